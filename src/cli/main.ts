@@ -1,0 +1,42 @@
+// Entry of the `qlora` command line: dispatches to one command module per verb.
+// Errors print one clear line on stderr and exit non-zero.
+
+import { CliError, parse, type Command } from './args.ts';
+import { gpuCommand } from './commands/gpu.ts';
+import { inspectCommand } from './commands/inspect.ts';
+
+const commands: Command[] = [gpuCommand, inspectCommand];
+
+function help(): string {
+  const lines = ['usage: qlora <command> [options]', '', 'commands:'];
+  for (const c of commands) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  lines.push('', 'Run `qlora <command> --help` for the options of one command.');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help() + '\n');
+    return name ? 0 : 1;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) throw new CliError(`unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}`);
+  const { values, positionals } = parse(cmd, rest);
+  if (values.help) {
+    process.stdout.write(`usage: ${cmd.usage}\n`);
+    return 0;
+  }
+  await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`qlora: ${msg}\n`);
+    if (process.env.QLORA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(err instanceof CliError ? 2 : 1);
+  },
+);

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRuntime } from './node.ts';
+import type { GpuRuntime } from './runtime.ts';
+import { mulberry32 } from '../util/random.ts';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await createNodeRuntime();
+});
+afterAll(() => rt?.destroy());
+
+describe('GPU runtime (Node, Dawn)', () => {
+  it('reports the adapter with raised limits', () => {
+    expect(rt.adapter.limits.maxBufferSize).toBeGreaterThanOrEqual(256 * 1024 * 1024);
+    expect(rt.device.limits.maxStorageBufferBindingSize).toBe(rt.adapter.limits.maxStorageBufferBindingSize);
+    expect(rt.device.limits.maxBufferSize).toBe(rt.adapter.limits.maxBufferSize);
+    console.log(`adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description} (${rt.adapter.backend})`);
+  });
+
+  it('runs a WGSL kernel on random input of an awkward size (smoke test)', async () => {
+    const n = 1_000_003;
+    const rand = mulberry32(7);
+    const x = new Float32Array(n).map(() => rand() * 2 - 1);
+    const y = new Float32Array(n).map(() => rand() * 2 - 1);
+    const a = 0.75;
+    await rt.kernels.validate('smoke');
+    const px = rt.upload(x);
+    const py = rt.upload(y);
+    const groups = Math.ceil(n / 256);
+    rt.dispatch('smoke', 'axpy', [rt.uniform([n, a], 'uf'), px, py], [Math.min(groups, 65535), Math.ceil(groups / 65535)]);
+    const out = await rt.readF32(py, n);
+    for (let i = 0; i < n; i++) {
+      const want = Math.fround(Math.fround(a * x[i]!) + y[i]!);
+      // a*x+y may be contracted to an FMA by the driver: allow one rounding of difference.
+      if (Math.abs(out[i]! - want) > 1e-6) throw new Error(`axpy[${i}] = ${out[i]}, want ${want}`);
+    }
+    px.destroy();
+    py.destroy();
+  });
+
+  it('names the kernel file and line when WGSL does not compile', async () => {
+    const bad = await createNodeRuntimeWithShader('fn main( {');
+    await expect(bad.kernels.validate('broken')).rejects.toThrow(/shaders\/broken\.wgsl:1:/);
+    bad.destroy();
+  });
+
+  it('reports a validation error instead of hanging', async () => {
+    const buf = rt.create(16);
+    // Binding a too-small uniform is a validation error surfaced by sync().
+    rt.dispatch('smoke', 'axpy', [buf, buf, buf], [1]);
+    await expect(rt.sync()).rejects.toThrow(/GPU error/);
+  });
+
+  it('pools buffers by size class', () => {
+    const a = rt.pool.acquire(1000);
+    rt.pool.release(a);
+    const b = rt.pool.acquire(900);
+    expect(b).toBe(a);
+    rt.pool.release(b);
+  });
+});
+
+async function createNodeRuntimeWithShader(code: string): Promise<GpuRuntime> {
+  const { nodeGpu } = await import('./node.ts');
+  const { createRuntime } = await import('./runtime.ts');
+  return createRuntime(await nodeGpu(), () => code);
+}

@@ -1,0 +1,324 @@
+// The GPU runtime: one adapter + device with the adapter's own maximum limits, a kernel
+// registry (WGSL from shaders/, cached pipelines, one-line dispatch), a buffer pool, and
+// clear errors for a lost device or uncaptured validation errors. No DOM, no Node APIs:
+// the browser and Node entry points (browser.ts, node.ts) pass in `navigator.gpu` or Dawn's.
+
+import { BufferPool } from './buffers.ts';
+import { KernelRegistry, type ShaderLoader } from './kernels.ts';
+
+export class GpuError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GpuError';
+  }
+}
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Limits we raise to the adapter's maximum: the defaults (256 MB buffers, 128 MB bindings) are far too small. */
+const RAISED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxUniformBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxBindGroups',
+] as const;
+
+/** Optional features we use when present (never required: the f32 paths always work). */
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+
+export function reportAdapter(adapter: GPUAdapter, backend: string): AdapterReport {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const key of RAISED_LIMITS) limits[key] = Number(adapter.limits[key]);
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    backend,
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter),
+    features: [...adapter.features].map(String).sort(),
+    limits,
+  };
+}
+
+export interface RuntimeOptions {
+  /** Called once with a readable message when the device is lost or an uncaptured error occurs. */
+  onError?: (message: string) => void;
+  /** Label for logs ("browser", "node/dawn"). */
+  backend?: string;
+}
+
+export class GpuRuntime {
+  readonly kernels: KernelRegistry;
+  readonly pool: BufferPool;
+  /** Resolves with a message when the device is lost (never rejects). */
+  readonly lost: Promise<string>;
+  private lostMessage: string | null = null;
+  private uncaptured: string[] = [];
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingUploads: GPUBuffer[] = [];
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterReport,
+    loadShader: ShaderLoader,
+    options: RuntimeOptions = {},
+  ) {
+    this.kernels = new KernelRegistry(device, loadShader);
+    this.pool = new BufferPool(device);
+    this.lost = device.lost.then((info) => {
+      const msg = `GPU device lost (${info.reason}): ${info.message || 'no details from the driver'}`;
+      this.lostMessage = msg;
+      options.onError?.(msg);
+      return msg;
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      const msg = `GPU error: ${err.message}`;
+      this.uncaptured.push(msg);
+      options.onError?.(msg);
+    });
+  }
+
+  get features(): ReadonlySet<string> {
+    return this.device.features as ReadonlySet<string>;
+  }
+
+  get hasF16(): boolean {
+    return this.device.features.has('shader-f16');
+  }
+
+  /** Throws if the device was lost or an uncaptured error happened since the last check. */
+  check(): void {
+    if (this.lostMessage) throw new GpuError(this.lostMessage);
+    if (this.uncaptured.length) {
+      const msgs = this.uncaptured.splice(0);
+      throw new GpuError(msgs.join('\n'));
+    }
+  }
+
+  // ---- buffers -------------------------------------------------------------------------
+
+  /** A storage buffer holding `data` (copied). Size rounded up to 4 bytes. */
+  upload(data: ArrayBufferView, label = 'upload', usage = 0): GPUBuffer {
+    const size = Math.max(4, align4(data.byteLength));
+    const buf = this.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | usage,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buf.unmap();
+    return buf;
+  }
+
+  /** Writes `data` into an existing buffer at `offset` (queued before the next submit). */
+  write(buf: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buf, offset, bytes);
+    } else {
+      const padded = new Uint8Array(align4(bytes.byteLength));
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buf, offset, padded);
+    }
+  }
+
+  /** An empty storage buffer of at least `bytes` bytes. */
+  create(bytes: number, label = 'buffer', usage = 0): GPUBuffer {
+    if (bytes > this.device.limits.maxBufferSize) {
+      throw new GpuError(
+        `buffer "${label}" needs ${bytes} bytes but this GPU allows at most ${this.device.limits.maxBufferSize} per buffer`,
+      );
+    }
+    return this.device.createBuffer({
+      label,
+      size: Math.max(4, align4(bytes)),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | usage,
+    });
+  }
+
+  /** A small uniform buffer from u32/f32/i32 words; `spec` marks each word's type (default u32). */
+  uniform(words: number[], types?: string): GPUBuffer {
+    const data = packWords(words, types);
+    const buf = this.device.createBuffer({
+      label: 'params',
+      size: Math.max(16, align16(data.byteLength)),
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
+    buf.unmap();
+    this.pendingUploads.push(buf);
+    return buf;
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------
+
+  /**
+   * Records one compute dispatch into the current command encoder (submitted by `flush`,
+   * or implicitly by `read`). `bindings[i]` is bound at @group(0) @binding(i).
+   * Example: rt.dispatch('smoke', 'axpy', [params, x, y], [Math.ceil(n / 256)]);
+   */
+  dispatch(
+    file: string,
+    entry: string,
+    bindings: Array<GPUBuffer | GPUBufferBinding>,
+    workgroups: [number, number?, number?],
+    constants?: Record<string, number>,
+  ): void {
+    const pipeline = this.kernels.pipelineSync(file, entry, constants);
+    const layout = pipeline.getBindGroupLayout(0);
+    const group = this.device.createBindGroup({
+      layout,
+      entries: bindings.map((b, i) => ({ binding: i, resource: 'buffer' in b ? b : { buffer: b } })),
+    });
+    const [x, y = 1, z = 1] = workgroups;
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new GpuError(`${file}.wgsl:${entry}: dispatch [${x}, ${y}, ${z}] exceeds ${max} workgroups per dimension`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const pass = this.currentPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Copies `bytes` from one buffer to another inside the current command stream. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.currentEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    this.endPass();
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    const uploads = this.pendingUploads.splice(0);
+    if (uploads.length) {
+      void this.device.queue.onSubmittedWorkDone().then(() => uploads.forEach((b) => b.destroy()));
+    }
+  }
+
+  /** Waits for all submitted work (and reports errors). */
+  async sync(): Promise<void> {
+    this.flush();
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost.then((m) => Promise.reject(new GpuError(m)))]);
+    this.check();
+  }
+
+  /** Reads `bytes` bytes (default: all) of a buffer back to the CPU. */
+  async read(buf: GPUBuffer, bytes = buf.size, offset = 0): Promise<ArrayBuffer> {
+    const size = align4(bytes);
+    const staging = this.device.createBuffer({
+      label: 'readback',
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.endPass();
+    this.currentEncoder().copyBufferToBuffer(buf, offset, staging, 0, size);
+    this.flush();
+    try {
+      await Promise.race([
+        staging.mapAsync(GPUMapMode.READ),
+        this.lost.then((m) => Promise.reject(new GpuError(m))),
+      ]);
+      this.check();
+      return staging.getMappedRange().slice(0, bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async readF32(buf: GPUBuffer, count?: number, offset = 0): Promise<Float32Array> {
+    return new Float32Array(await this.read(buf, (count ?? buf.size / 4) * 4, offset));
+  }
+
+  async readU32(buf: GPUBuffer, count?: number, offset = 0): Promise<Uint32Array> {
+    return new Uint32Array(await this.read(buf, (count ?? buf.size / 4) * 4, offset));
+  }
+
+  destroy(): void {
+    this.pool.clear();
+    this.device.destroy();
+  }
+
+  private currentEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private currentPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.currentEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+}
+
+/**
+ * Requests an adapter and a device with the adapter's own maximum limits.
+ * `gpu` is `navigator.gpu` in the browser, or Dawn's GPU object in Node.
+ */
+export async function createRuntime(
+  gpu: GPU,
+  loadShader: ShaderLoader,
+  options: RuntimeOptions & { powerPreference?: GPUPowerPreference } = {},
+): Promise<GpuRuntime> {
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new GpuError('WebGPU is available but no GPU adapter was found');
+  const requiredLimits: Record<string, number> = {};
+  for (const key of RAISED_LIMITS) requiredLimits[key] = Number(adapter.limits[key]);
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'qlora-studio' });
+  return new GpuRuntime(device, reportAdapter(adapter, options.backend ?? 'webgpu'), loadShader, options);
+}
+
+export function align4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}
+
+function align16(n: number): number {
+  return Math.ceil(n / 16) * 16;
+}
+
+/** Packs numbers into 32-bit words; `types` is a string of 'u' | 'i' | 'f' per word (default 'u'). */
+export function packWords(words: number[], types = ''): ArrayBuffer {
+  const buf = new ArrayBuffer(words.length * 4);
+  const view = new DataView(buf);
+  words.forEach((w, i) => {
+    const t = types[i] ?? 'u';
+    if (t === 'f') view.setFloat32(i * 4, w, true);
+    else if (t === 'i') view.setInt32(i * 4, w, true);
+    else view.setUint32(i * 4, w >>> 0, true);
+  });
+  return buf;
+}
