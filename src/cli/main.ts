@@ -3,9 +3,8 @@
 
 import { CliError, parse, type Command } from './args.ts';
 import { gpuCommand } from './commands/gpu.ts';
-import { inspectCommand } from './commands/inspect.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand];
+const commands: Command[] = [gpuCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];

@@ -133,12 +133,11 @@ export class GpuRuntime {
 
   /** Writes `data` into an existing buffer at `offset` (queued before the next submit). */
   write(buf: GPUBuffer, data: ArrayBufferView, offset = 0): void {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (bytes.byteLength % 4 === 0) {
-      this.device.queue.writeBuffer(buf, offset, bytes);
+    if (data.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buf, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     } else {
-      const padded = new Uint8Array(align4(bytes.byteLength));
-      padded.set(bytes);
+      const padded = new Uint8Array(align4(data.byteLength));
+      padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       this.device.queue.writeBuffer(buf, offset, padded);
     }
   }
