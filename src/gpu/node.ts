@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { createRuntime, GpuError, type GpuRuntime, type RuntimeOptions } from './runtime.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -28,6 +29,8 @@ type Dawn = { create(flags: string[]): GPU; globals: Record<string, unknown> };
 let dawn: Dawn | null = null;
 function loadDawn(): Dawn {
   if (!dawn) {
+    // The Vulkan loader complains on stderr when no runtime dir is set (headless servers, CI).
+    process.env.XDG_RUNTIME_DIR ??= tmpdir();
     const require = createRequire(import.meta.url);
     dawn = require('webgpu') as Dawn;
     // GPUBufferUsage, GPUMapMode, ... as in a browser.
