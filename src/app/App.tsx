@@ -1,0 +1,24 @@
+import { Header } from './components/Header.tsx';
+import { Nav } from './components/Nav.tsx';
+import { Notices } from './components/Notices.tsx';
+import { ActivePanel } from './panels/ActivePanel.tsx';
+import { useTheme } from './hooks/useTheme.ts';
+
+export function App() {
+  useTheme();
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <Header />
+      <div className="app-body">
+        <Nav />
+        <main id="main" className="app-main" tabIndex={-1}>
+          <Notices />
+          <ActivePanel />
+        </main>
+      </div>
+    </div>
+  );
+}

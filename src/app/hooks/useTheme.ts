@@ -1,0 +1,19 @@
+import { useEffect } from 'react';
+import { effectiveTheme, useStudio } from '../store.ts';
+import { applyTheme, DARK_QUERY, saveThemeChoice } from '../theme.ts';
+
+/** Applies the theme to <html>, follows prefers-color-scheme, and saves an explicit choice. */
+export function useTheme(): void {
+  const theme = useStudio(effectiveTheme);
+  const choice = useStudio((s) => s.themeChoice);
+  const setSystemTheme = useStudio((s) => s.setSystemTheme);
+
+  useEffect(() => applyTheme(theme), [theme]);
+  useEffect(() => saveThemeChoice(choice), [choice]);
+  useEffect(() => {
+    const mq = matchMedia(DARK_QUERY);
+    const onChange = () => setSystemTheme(mq.matches ? 'dark' : 'light');
+    mq.addEventListener('change', onChange);
+    return () => mq.removeEventListener('change', onChange);
+  }, [setSystemTheme]);
+}

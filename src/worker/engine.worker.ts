@@ -1,0 +1,25 @@
+// The engine's Web Worker: GPU work runs here so the page never freezes. It speaks the protocol
+// in protocol.ts; uncaught errors and unhandled rejections are sent to the page as messages.
+
+import { createBrowserRuntime, webgpuMissingReason } from '../gpu/browser.ts';
+import { EngineHost } from './engine-host.ts';
+import type { EngineReply } from './protocol.ts';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+const host = new EngineHost((reply: EngineReply) => scope.postMessage(reply), {
+  gpu: () => (typeof navigator !== 'undefined' ? navigator.gpu : undefined),
+  missingReason: webgpuMissingReason,
+  createRuntime: (onError) => createBrowserRuntime({ onError }),
+});
+
+scope.addEventListener('message', (ev: MessageEvent) => void host.receive(ev.data));
+scope.addEventListener('messageerror', () => host.reportUnattached(new Error('the engine received a message it could not decode')));
+scope.addEventListener('error', (ev: ErrorEvent) => {
+  ev.preventDefault(); // reported below as a message, so the page does not see it twice
+  host.reportUnattached(ev.error ?? new Error(ev.message));
+});
+scope.addEventListener('unhandledrejection', (ev: PromiseRejectionEvent) => {
+  ev.preventDefault();
+  host.reportUnattached(ev.reason);
+});
