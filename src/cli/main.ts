@@ -3,8 +3,9 @@
 
 import { CliError, parse, type Command } from './args.ts';
 import { gpuCommand } from './commands/gpu.ts';
+import { inspectCommand } from './commands/inspect.ts';
 
-const commands: Command[] = [gpuCommand];
+const commands: Command[] = [gpuCommand, inspectCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];
