@@ -175,13 +175,14 @@ export class GpuRuntime {
 
   /**
    * Records one compute dispatch into the current command encoder (submitted by `flush`,
-   * or implicitly by `read`). `bindings[i]` is bound at @group(0) @binding(i).
+   * or implicitly by `read`). `bindings[i]` is bound at @group(0) @binding(i); an `undefined`
+   * entry leaves that binding out (for entry points that don't use it).
    * Example: rt.dispatch('smoke', 'axpy', [params, x, y], [Math.ceil(n / 256)]);
    */
   dispatch(
     file: string,
     entry: string,
-    bindings: Array<GPUBuffer | GPUBufferBinding>,
+    bindings: Array<GPUBuffer | GPUBufferBinding | undefined>,
     workgroups: [number, number?, number?],
     constants?: Record<string, number>,
   ): void {
@@ -189,7 +190,7 @@ export class GpuRuntime {
     const layout = pipeline.getBindGroupLayout(0);
     const group = this.device.createBindGroup({
       layout,
-      entries: bindings.map((b, i) => ({ binding: i, resource: 'buffer' in b ? b : { buffer: b } })),
+      entries: bindings.flatMap((b, i) => (b ? [{ binding: i, resource: 'buffer' in b ? b : { buffer: b } }] : [])),
     });
     const [x, y = 1, z = 1] = workgroups;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
