@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRuntime } from '../gpu/node.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import { mulberry32 } from '../util/random.ts';
+import { gemm, gemmRef, type GemmShape } from './gemm.ts';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await createNodeRuntime();
+});
+afterAll(() => rt?.destroy());
+
+function rand(n: number, seed: number): Float32Array {
+  const r = mulberry32(seed);
+  return new Float32Array(n).map(() => r() * 2 - 1);
+}
+
+describe('gemm (f32, transposes, accumulate)', () => {
+  const shapes: Array<[number, number, number]> = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [17, 33, 65],
+    [64, 8, 130],
+    [5, 129, 3],
+  ];
+  for (const [M, N, K] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
+          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1 };
+          const a = rand(M * K, M * 7 + K);
+          const b = rand(K * N, N * 13 + K);
+          const c0 = rand(M * N, 99);
+          const [ga, gb, gc] = [rt.upload(a), rt.upload(b), rt.upload(c0)];
+          gemm(rt, ga, gb, gc, s);
+          const got = await rt.readF32(gc, M * N);
+          const want = gemmRef(a, b, c0, s);
+          // Error bound scaled by sum |a||b| (K terms of magnitude <= 1).
+          for (let i = 0; i < M * N; i++) {
+            expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
+          }
+          [ga, gb, gc].forEach((x) => x.destroy());
+        });
+      }
+    }
+  }
+
+  it('beta = 0 overwrites whatever C held (even NaN)', async () => {
+    const a = rand(12, 1);
+    const b = rand(12, 2);
+    const gc = rt.upload(new Float32Array(9).fill(NaN));
+    gemm(rt, rt.upload(a), rt.upload(b), gc, { M: 3, N: 3, K: 4, transB: true });
+    const got = await rt.readF32(gc, 9);
+    const want = gemmRef(a, b, null, { M: 3, N: 3, K: 4, transB: true });
+    got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+  });
+});
