@@ -18,8 +18,12 @@ struct Params {
   k1: u32,       // one past the last k of this pass
   alpha: f32,
   beta: f32,
+  offA: u32,     // element offsets of A, B and C in their buffers
+  offB: u32,
+  offC: u32,
   pad0: u32,
   pad1: u32,
+  pad2: u32,
 }
 
 override TA: bool = false;
@@ -35,16 +39,16 @@ override WG: u32 = 64;
 
 fn a_at(m: u32, k: u32) -> f32 {
   if (TA) {
-    return a[k * p.M + m];
+    return a[p.offA + k * p.M + m];
   }
-  return a[m * p.K + k];
+  return a[p.offA + m * p.K + k];
 }
 
 fn b_at(k: u32, n: u32) -> f32 {
   if (TB) {
-    return b[n * p.K + k];
+    return b[p.offB + n * p.K + k];
   }
-  return b[k * p.N + n];
+  return b[p.offB + k * p.N + n];
 }
 
 @compute @workgroup_size(WG)
@@ -84,7 +88,7 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var j = 0u; j < TN; j++) {
         let n = n0 + j;
         if (n < p.N) {
-          let idx = m * p.N + n;
+          let idx = p.offC + m * p.N + n;
           var v = p.alpha * acc[i][j];
           if (p.beta != 0.0) {
             v += p.beta * c[idx];

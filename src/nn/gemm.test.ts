@@ -45,6 +45,18 @@ describe('gemm (f32, transposes, accumulate)', () => {
     }
   }
 
+  it('reads and writes at element offsets', async () => {
+    const a = rand(2 + 3 * 4, 5);
+    const b = rand(1 + 4 * 2, 6);
+    const c = new Float32Array(3 + 3 * 2).fill(7);
+    const gc = rt.upload(c);
+    gemm(rt, rt.upload(a), rt.upload(b), gc, { M: 3, N: 2, K: 4, offA: 2, offB: 1, offC: 3 });
+    const got = await rt.readF32(gc, c.length);
+    const want = gemmRef(a.subarray(2), b.subarray(1), null, { M: 3, N: 2, K: 4 });
+    expect([...got.subarray(0, 3)]).toEqual([7, 7, 7]);
+    got.subarray(3).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+  });
+
   it('beta = 0 overwrites whatever C held (even NaN)', async () => {
     const a = rand(12, 1);
     const b = rand(12, 2);

@@ -14,6 +14,10 @@ export interface GemmShape {
   alpha?: number;
   /** 0 overwrites C, 1 accumulates into it. */
   beta?: number;
+  /** Element offsets of A, B, C inside their buffers (default 0). */
+  offA?: number;
+  offB?: number;
+  offC?: number;
 }
 
 const WG = 64;
@@ -28,7 +32,8 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
   const gx = Math.min(groups, max);
   const gy = Math.ceil(groups / gx);
-  const params = rt.uniform([M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, 0, 0], 'uuuuuuuuffuu');
+  const words = [M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0, 0, 0, 0];
+  const params = rt.uniform(words, 'uuuuuuuuffuuuuuu');
   rt.dispatch('gemm', 'gemm', [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
