@@ -70,3 +70,29 @@ fn fill_u32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     out_u[i] = rng_u32(fp.seed, fp.stream, fp.offset + i);
   }
 }
+
+// ---- dropout: y = x · keep / (1 − p), keep drawn from (key, element index) ----------------
+// The same key and index give the same mask in the forward and the backward (dx = dy · mask).
+
+struct DropParams { key: u32, threshold: u32, n: u32, scale: f32 }
+
+@group(0) @binding(0) var<uniform> dp: DropParams;
+@group(0) @binding(1) var<storage, read> drop_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> drop_dst: array<f32>;
+@group(0) @binding(1) var<storage, read_write> drop_buf: array<f32>;
+
+@compute @workgroup_size(WG)
+fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = fill_index(gid, nwg);
+  if (i < dp.n) {
+    drop_dst[i] = select(0.0, drop_src[i] * dp.scale, rng_keep(dp.key, i, dp.threshold));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn dropout_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = fill_index(gid, nwg);
+  if (i < dp.n) {
+    drop_buf[i] = select(0.0, drop_buf[i] * dp.scale, rng_keep(dp.key, i, dp.threshold));
+  }
+}
