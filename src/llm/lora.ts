@@ -1,0 +1,224 @@
+// LoRA adapters on the GPU, exactly as PEFT defines them:
+//   y = base(x) + s · B·(A·dropout(x)),  A [r, in], B [out, r], s = alpha/r (or alpha/√r, rsLoRA)
+// One module's parameters live in ONE buffer [A | B] (r·in + out·r floats) and its gradients in
+// another of the same layout, so each (layer, module) is one optimizer page.
+//
+// Forward (per module, T tokens):    xd = dropout(x)            [T, in]  (scratch; x when p = 0)
+//                                     u  = xd·Aᵀ                 [T, r]   (kept for the backward)
+//                                     y += s · u·Bᵀ              [T, out]
+// Backward (given dy [T, out]):       gB += s · dyᵀ·u            [out, r]
+//                                     du  = s · dy·B             [T, r]
+//                                     gA += duᵀ·xd               [r, in]
+//                                     dx += dropout(du·A)        [T, in]  (same mask as forward)
+// Dropout masks come from the counter-based RNG (shaders/dropout.wgsl), keyed by
+// (seed, micro-step, layer, module), so the backward regenerates the forward's mask.
+
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import { gemm } from '../nn/gemm.ts';
+import { add } from '../nn/elementwise.ts';
+import { LORA_TARGETS, peftLoraName, type LoraTarget } from '../model/names.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { targetShape } from '../model/names.ts';
+import { dropout } from '../nn/dropout.ts';
+import { dropoutKey, initLoraA } from '../train/rng.ts';
+
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  dropout: number;
+  useRslora: boolean;
+  targetModules: readonly LoraTarget[];
+  seed: number;
+}
+
+export function loraScale(s: Pick<LoraSettings, 'r' | 'alpha' | 'useRslora'>): number {
+  return s.useRslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r;
+}
+
+export class LoraModule {
+  readonly aSize: number;
+  readonly size: number;
+  /** u = xd·Aᵀ [T, r] from the last forward (needed by the backward). */
+  u: GPUBuffer | null = null;
+
+  constructor(
+    readonly layer: number,
+    readonly target: LoraTarget,
+    readonly r: number,
+    readonly inF: number,
+    readonly outF: number,
+    /** [A | B] f32 */
+    readonly params: GPUBuffer,
+    /** [gA | gB] f32 */
+    readonly grads: GPUBuffer,
+  ) {
+    this.aSize = r * inF;
+    this.size = this.aSize + outF * r;
+  }
+}
+
+export class LoraAdapter {
+  readonly modules = new Map<string, LoraModule>();
+  readonly scale: number;
+
+  private constructor(
+    readonly settings: LoraSettings,
+    readonly numLayers: number,
+  ) {
+    this.scale = loraScale(settings);
+  }
+
+  /** A new adapter: A ~ U(±1/√in) from the seed (PEFT's kaiming_uniform(a=√5)), B = 0. */
+  static init(rt: GpuRuntime, config: ModelConfig, settings: LoraSettings): LoraAdapter {
+    return LoraAdapter.fromTensors(rt, config, settings, (layer, target, r, inF, outF) => ({
+      a: initLoraA(settings.seed, layer, target, r, inF),
+      b: new Float32Array(outF * r),
+    }));
+  }
+
+  /** An adapter from given A [r, in] and B [out, r] per (layer, module). */
+  static fromTensors(
+    rt: GpuRuntime,
+    config: ModelConfig,
+    settings: LoraSettings,
+    get: (layer: number, target: LoraTarget, r: number, inF: number, outF: number) => { a: Float32Array; b: Float32Array },
+  ): LoraAdapter {
+    const adapter = new LoraAdapter(settings, config.numLayers);
+    const r = settings.r;
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      for (const target of LORA_TARGETS) {
+        if (!settings.targetModules.includes(target)) continue;
+        const [outF, inF] = targetShape(config, target);
+        const { a, b } = get(layer, target, r, inF, outF);
+        if (a.length !== r * inF || b.length !== outF * r) {
+          throw new Error(`${peftLoraName(layer, target, 'A')}: expected A [${r}, ${inF}] and B [${outF}, ${r}]`);
+        }
+        const both = new Float32Array(a.length + b.length);
+        both.set(a);
+        both.set(b, a.length);
+        const label = `lora.${layer}.${target}`;
+        const m = new LoraModule(layer, target, r, inF, outF, rt.upload(both, label), rt.create(both.byteLength, `${label}.grad`));
+        adapter.modules.set(key(layer, target), m);
+      }
+    }
+    return adapter;
+  }
+
+  get(layer: number, target: LoraTarget): LoraModule | undefined {
+    return this.modules.get(key(layer, target));
+  }
+
+  get parameterCount(): number {
+    let n = 0;
+    for (const m of this.modules.values()) n += m.size;
+    return n;
+  }
+
+  /**
+   * y += s·B·A·dropout(x). `microStep` keys the dropout mask (null: eval, no dropout).
+   * `xd` is a scratch buffer of at least T·in floats (unused without dropout).
+   */
+  forward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, y: GPUBuffer, T: number, microStep: number | null, xd: GPUBuffer): void {
+    const u = this.uBuffer(rt, m, T);
+    const input = this.dropped(rt, m, x, T, microStep, xd);
+    gemm(rt, input, m.params, u, { M: T, N: m.r, K: m.inF, transB: true });
+    gemm(rt, u, m.params, y, { M: T, N: m.outF, K: m.r, transB: true, alpha: this.scale, beta: 1, offB: m.aSize });
+  }
+
+  /**
+   * Accumulates gA, gB and adds the LoRA path's input gradient into dx (unless null). Must follow the
+   * forward of the same module and micro-step (u and the dropout mask are reused).
+   * Scratch: du [T·r], tmp and xd [T·in] floats.
+   */
+  backward(
+    rt: GpuRuntime,
+    m: LoraModule,
+    x: GPUBuffer,
+    dy: GPUBuffer,
+    dx: GPUBuffer | null,
+    T: number,
+    microStep: number | null,
+    scratch: { du: GPUBuffer; tmp: GPUBuffer; xd: GPUBuffer },
+  ): void {
+    const u = m.u!;
+    const s = this.scale;
+    // gB[out, r] += s · dyᵀ[out, T] · u[T, r]
+    gemm(rt, dy, u, m.grads, { M: m.outF, N: m.r, K: T, transA: true, alpha: s, beta: 1, offC: m.aSize });
+    // du[T, r] = s · dy[T, out] · B[out, r]
+    gemm(rt, dy, m.params, scratch.du, { M: T, N: m.r, K: m.outF, alpha: s, offB: m.aSize });
+    // gA[r, in] += duᵀ[r, T] · xd[T, in]
+    const input = this.dropped(rt, m, x, T, microStep, scratch.xd);
+    gemm(rt, scratch.du, input, m.grads, { M: m.r, N: m.inF, K: T, transA: true, beta: 1 });
+    // dx[T, in] += dropout(du[T, r] · A[r, in])
+    if (!dx) return;
+    if (this.usesDropout(microStep)) {
+      gemm(rt, scratch.du, m.params, scratch.tmp, { M: T, N: m.inF, K: m.r });
+      dropout(rt, scratch.tmp, scratch.tmp, T * m.inF, this.dropKey(m, microStep!), this.settings.dropout);
+      add(rt, dx, scratch.tmp, T * m.inF);
+    } else {
+      gemm(rt, scratch.du, m.params, dx, { M: T, N: m.inF, K: m.r, beta: 1 });
+    }
+  }
+
+  /** Zeroes every gradient buffer. */
+  zeroGrads(rt: GpuRuntime): void {
+    for (const m of this.modules.values()) rt.device.queue.writeBuffer(m.grads, 0, new Float32Array(m.size));
+  }
+
+  /** Reads A and B of every module back (PEFT names → data). */
+  async read(rt: GpuRuntime): Promise<Map<string, { shape: [number, number]; data: Float32Array }>> {
+    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+    for (const m of this.modules.values()) {
+      const all = await rt.readF32(m.params, m.size);
+      out.set(peftLoraName(m.layer, m.target, 'A'), { shape: [m.r, m.inF], data: all.slice(0, m.aSize) });
+      out.set(peftLoraName(m.layer, m.target, 'B'), { shape: [m.outF, m.r], data: all.slice(m.aSize) });
+    }
+    return out;
+  }
+
+  /** Reads the gradients back under the PEFT names of their tensors. */
+  async readGrads(rt: GpuRuntime): Promise<Map<string, { shape: [number, number]; data: Float32Array }>> {
+    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+    for (const m of this.modules.values()) {
+      const all = await rt.readF32(m.grads, m.size);
+      out.set(peftLoraName(m.layer, m.target, 'A'), { shape: [m.r, m.inF], data: all.slice(0, m.aSize) });
+      out.set(peftLoraName(m.layer, m.target, 'B'), { shape: [m.outF, m.r], data: all.slice(m.aSize) });
+    }
+    return out;
+  }
+
+  destroy(): void {
+    for (const m of this.modules.values()) {
+      m.params.destroy();
+      m.grads.destroy();
+      m.u?.destroy();
+    }
+    this.modules.clear();
+  }
+
+  private usesDropout(microStep: number | null): boolean {
+    return microStep !== null && this.settings.dropout > 0;
+  }
+
+  private dropKey(m: LoraModule, microStep: number): number {
+    return dropoutKey(this.settings.seed, microStep, m.layer, m.target);
+  }
+
+  private dropped(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, T: number, microStep: number | null, xd: GPUBuffer): GPUBuffer {
+    if (!this.usesDropout(microStep)) return x;
+    dropout(rt, x, xd, T * m.inF, this.dropKey(m, microStep!), this.settings.dropout);
+    return xd;
+  }
+
+  private uBuffer(rt: GpuRuntime, m: LoraModule, T: number): GPUBuffer {
+    if (!m.u || m.u.size < T * m.r * 4) {
+      m.u?.destroy();
+      m.u = rt.create(T * m.r * 4, `lora.${m.layer}.${m.target}.u`);
+    }
+    return m.u;
+  }
+}
+
+function key(layer: number, target: LoraTarget): string {
+  return `${layer}.${target}`;
+}
