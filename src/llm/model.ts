@@ -19,7 +19,7 @@ import { embeddingForward } from '../nn/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../nn/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../nn/rope.ts';
 import { swigluBackward, swigluForward } from '../nn/swiglu.ts';
-import { attentionBackward, attentionForward, type AttentionShape } from '../nn/attention.ts';
+import { attentionBackward, attentionDecode, attentionForward, type AttentionShape } from '../nn/attention.ts';
 import { crossEntropyForward, crossEntropyForwardBackward, crossEntropyReduce } from '../nn/cross-entropy.ts';
 import { add } from '../nn/elementwise.ts';
 import { gemm } from '../nn/gemm.ts';
@@ -151,6 +151,36 @@ export interface StepOptions {
   lora?: LoraAdapter | null;
   /** Keys the LoRA dropout masks; null = eval mode (no dropout). */
   microStep?: number | null;
+  /**
+   * Generation (B = 1): the batch's tokens sit at cache rows start.. (their k/v are written
+   * there). start = 0 runs full causal attention over the batch (prefill); a one-token batch
+   * with start > 0 attends to cache rows 0..start (decode).
+   */
+  kv?: { cache: KvCache; start: number };
+}
+
+/** Keys and values of every layer for one sequence: k, v [maxS, Hkv·Dh] per layer. */
+export class KvCache {
+  readonly k: GPUBuffer[];
+  readonly v: GPUBuffer[];
+
+  constructor(
+    rt: GpuRuntime,
+    config: ModelConfig,
+    readonly maxS: number,
+  ) {
+    const bytes = maxS * config.numKvHeads * config.headDim * 4;
+    this.k = Array.from({ length: config.numLayers }, (_, l) => rt.create(bytes, `kv.k${l}`));
+    this.v = Array.from({ length: config.numLayers }, (_, l) => rt.create(bytes, `kv.v${l}`));
+  }
+
+  get bytes(): number {
+    return this.k.reduce((s, b) => s + b.size * 2, 0);
+  }
+
+  destroy(): void {
+    for (const b of [...this.k, ...this.v]) b.destroy();
+  }
 }
 
 /** Rows of logits per chunk so that one chunk stays under `budget` bytes. */
@@ -161,6 +191,8 @@ function chunkRows(T: number, V: number, budget = 64 * 1024 * 1024): number {
 export class GpuModel {
   checkpointing = true;
   private acts: Activations | null = null;
+  /** The previous activation set, kept so prefill/decode (two shapes) don't reallocate. */
+  private spare: Activations | null = null;
 
   constructor(
     readonly rt: GpuRuntime,
@@ -183,7 +215,7 @@ export class GpuModel {
   }
 
   get activationBytes(): number {
-    return this.acts?.bytes ?? 0;
+    return (this.acts?.bytes ?? 0) + (this.spare?.bytes ?? 0);
   }
 
   /** Records the forward of a batch up to the final norm (nf). */
@@ -247,23 +279,23 @@ export class GpuModel {
     return { mean: s[0]!, sum: s[1]!, count: s[2]! };
   }
 
-  /** Logits [T, V] of a batch (forward + head, read back). */
-  async logits(batch: Batch, lora?: LoraAdapter | null): Promise<Float32Array> {
-    this.forward(batch, { lora, microStep: null });
+  /** Logits [rows, V] of a batch's tokens from `fromRow` on (forward + head, read back). */
+  async logits(batch: Batch, lora?: LoraAdapter | null, opts: { kv?: StepOptions['kv']; fromRow?: number } = {}): Promise<Float32Array> {
+    this.forward(batch, { lora, microStep: null, kv: opts.kv });
     const a = this.acts!;
     const c = this.config;
-    const out = new Float32Array(a.T * c.vocabSize);
-    for (let t0 = 0; t0 < a.T; t0 += a.chunk) {
+    const first = opts.fromRow ?? 0;
+    const out = new Float32Array((a.T - first) * c.vocabSize);
+    for (let t0 = first; t0 < a.T; t0 += a.chunk) {
       const rows = Math.min(a.chunk, a.T - t0);
       gemm(this.rt, a.nf, this.head.weight, a.logits, { M: rows, N: c.vocabSize, K: c.hiddenSize, transB: true, offA: t0 * c.hiddenSize });
-      out.set(await this.rt.readF32(a.logits, rows * c.vocabSize), t0 * c.vocabSize);
+      out.set(await this.rt.readF32(a.logits, rows * c.vocabSize), (t0 - first) * c.vocabSize);
     }
     return out;
   }
 
   destroy(): void {
-    this.acts?.destroy();
-    this.acts = null;
+    this.releaseActivations();
     this.embed.destroy();
     this.finalNorm.destroy();
     if (!this.head.tied) this.head.weight.destroy();
@@ -278,7 +310,9 @@ export class GpuModel {
   /** Frees the activation buffers (they are re-made for the next batch shape). */
   releaseActivations(): void {
     this.acts?.destroy();
+    this.spare?.destroy();
     this.acts = null;
+    this.spare = null;
   }
 
   // ---- internals -------------------------------------------------------------------------
@@ -286,11 +320,17 @@ export class GpuModel {
   private activations(batch: Batch, lora: LoraAdapter | null): Activations {
     const T = batch.B * batch.S;
     const rank = lora ? lora.settings.r : 0;
-    const a0 = this.acts;
-    if (!a0 || a0.T !== T || a0.scratch.length !== (this.checkpointing ? 1 : this.config.numLayers) || rank > this.maxRank) {
-      a0?.destroy();
-      this.maxRank = Math.max(this.maxRank, rank);
-      this.acts = new Activations(this.rt, T, this.config, this.checkpointing, chunkRows(T, this.config.vocabSize), this.maxRank);
+    const fits = (x: Activations | null) =>
+      x !== null && x.T === T && x.scratch.length === (this.checkpointing ? 1 : this.config.numLayers) && rank <= this.maxRank;
+    if (!fits(this.acts)) {
+      if (fits(this.spare)) {
+        [this.acts, this.spare] = [this.spare, this.acts];
+      } else {
+        this.spare?.destroy();
+        this.spare = this.acts;
+        this.maxRank = Math.max(this.maxRank, rank);
+        this.acts = new Activations(this.rt, T, this.config, this.checkpointing, chunkRows(T, this.config.vocabSize), this.maxRank);
+      }
     }
     const a = this.acts!;
     this.batch = batch;
@@ -343,7 +383,30 @@ export class GpuModel {
     const rope = { pos: a.pos, table: this.rope.table, T, Dh: c.headDim, maxPos: this.rope.maxPos };
     ropeForward(rt, { ...rope, x: s.q, H: c.numHeads });
     ropeForward(rt, { ...rope, x: s.k, H: c.numKvHeads });
-    attentionForward(rt, this.attnShape(), { q: s.q, k: s.k, v: s.v, segments: a.seg, out: s.o, lse: s.lse });
+    const kv = opts.kv;
+    if (kv) {
+      const rowBytes = c.numKvHeads * c.headDim * 4;
+      if (kv.start + T > kv.cache.maxS) throw new Error(`KV cache holds ${kv.cache.maxS} tokens; position ${kv.start + T} is past it`);
+      rt.copy(s.k, 0, kv.cache.k[l]!, kv.start * rowBytes, T * rowBytes);
+      rt.copy(s.v, 0, kv.cache.v[l]!, kv.start * rowBytes, T * rowBytes);
+    }
+    if (kv && kv.start > 0) {
+      if (T !== 1) throw new Error('decode steps take one token at a time');
+      attentionDecode(rt, {
+        q: s.q,
+        kCache: kv.cache.k[l]!,
+        vCache: kv.cache.v[l]!,
+        len: kv.start + 1,
+        B: 1,
+        maxS: kv.cache.maxS,
+        Hq: c.numHeads,
+        Hkv: c.numKvHeads,
+        Dh: c.headDim,
+        out: s.o,
+      });
+    } else {
+      attentionForward(rt, this.attnShape(), { q: s.q, k: s.k, v: s.v, segments: a.seg, out: s.o, lse: s.lse });
+    }
     this.linear(l, 'o_proj', s.o, s.xmid, a, opts);
     add(rt, s.xmid, x, T * D); // x_mid = x + attention
     rmsnormForward(rt, s.xmid, w.postNorm, T, D, c.rmsNormEps, { y: s.n2, rstd: s.rstd2 });
