@@ -4,8 +4,10 @@
 import { CliError, parse, type Command } from './args.ts';
 import { gpuCommand } from './commands/gpu.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { generateCommand } from './commands/generate.ts';
+import { gradCommand } from './commands/grad.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand];
+const commands: Command[] = [gpuCommand, inspectCommand, generateCommand, gradCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];
