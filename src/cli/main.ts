@@ -6,8 +6,9 @@ import { gpuCommand } from './commands/gpu.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { generateCommand } from './commands/generate.ts';
 import { gradCommand } from './commands/grad.ts';
+import { dataCommand } from './commands/data.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand, generateCommand, gradCommand];
+const commands: Command[] = [gpuCommand, inspectCommand, dataCommand, generateCommand, gradCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];

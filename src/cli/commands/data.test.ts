@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliError } from '../cli/args.ts';
-import { dataCommand, runDataCommand } from './cli-data.ts';
-import { byteTokenizerJson, CHATML_SPECIALS, QWEN25_CONFIG, sharedPath } from './test-fixtures.ts';
+import { CliError } from '../args.ts';
+import { dataCommand, runDataCommand } from './data.ts';
+import { byteTokenizerJson, CHATML_SPECIALS, QWEN25_CONFIG, sharedPath } from '../../data/test-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'qlora-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,15 +6,15 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CliError, type Command } from '../cli/args.ts';
-import { FORMAT_NAMES, parseFormatName } from './formats.ts';
-import { looksLikeHfDatasetId } from './hf.ts';
-import { prepareData, type DataSource, type PipelineOptions } from './pipeline.ts';
-import { exampleLabels, markTrained } from './preview.ts';
-import { FILE_KINDS, type FileKind } from './readers.ts';
-import { formatHistogram, formatStats } from './stats.ts';
-import { chatTemplateFromConfig, type ChatTemplate } from './template.ts';
-import { createDataTokenizer, type DataTokenizer } from './tokenize.ts';
+import { CliError, type Command } from '../args.ts';
+import { FORMAT_NAMES, parseFormatName } from '../../data/formats.ts';
+import { looksLikeHfDatasetId } from '../../data/hf.ts';
+import { prepareData, type DataSource, type PipelineOptions } from '../../data/pipeline.ts';
+import { exampleLabels, markTrained } from '../../data/preview.ts';
+import { FILE_KINDS, type FileKind } from '../../data/readers.ts';
+import { formatHistogram, formatStats } from '../../data/stats.ts';
+import { chatTemplateFromConfig, type ChatTemplate } from '../../data/template.ts';
+import { createDataTokenizer, type DataTokenizer } from '../../data/tokenize.ts';
 
 export const DATA_USAGE =
   'qlora data <file|hf-dataset-id> --model <model-dir> [--format auto|' + FORMAT_NAMES.join('|') + '] [--max-length N] ' +
@@ -83,7 +83,7 @@ export function loadModelTokenizer(dir: string, fallbackTemplate = false): { tok
   };
 }
 
-function dataSource(spec: string, v: Values, env: Record<string, string | undefined>): DataSource {
+export function dataSource(spec: string, v: Values, env: Record<string, string | undefined>): DataSource {
   if (existsSync(spec) && statSync(spec).isFile()) {
     const fileKind = oneOf(v, 'file-kind', FILE_KINDS) as FileKind | undefined;
     return { kind: 'file', name: basename(spec), chunks: createReadStream(spec, { highWaterMark: 1 << 20 }), fileKind };
