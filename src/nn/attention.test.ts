@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRuntime } from '../gpu/node.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import {
+  attentionBackward,
+  attentionDecode,
+  attentionForward,
+  pickTiles,
+  tileBytes,
+  type AttentionTiles,
+} from './attention.ts';
+import {
+  attentionBackward as refBackward,
+  attentionDecode as refDecode,
+  attentionForward as refForward,
+  compare,
+  dot,
+  numericalGradient,
+  randn,
+  type AttentionShape,
+} from './reference.ts';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await createNodeRuntime();
+  await rt.kernels.validate('attention');
+});
+afterAll(() => rt?.destroy());
+
+function expectClose(label: string, got: ArrayLike<number>, want: ArrayLike<number>, rtol = 1e-5): void {
+  const r = compare(got, want, rtol);
+  expect(r.ok, `${label}: ${r.message}`).toBe(true);
+}
+
+interface Case {
+  name: string;
+  sh: AttentionShape;
+  seg: number[];
+  tiles?: { fwd?: AttentionTiles; dq?: AttentionTiles; dkdv?: AttentionTiles };
+}
+
+async function runCase(c: Case, seed: number): Promise<void> {
+  const { B, S, Hq, Hkv, Dh } = c.sh;
+  const T = B * S;
+  const q = randn(T * Hq * Dh, seed);
+  const k = randn(T * Hkv * Dh, seed + 1);
+  const v = randn(T * Hkv * Dh, seed + 2);
+  const dout = randn(T * Hq * Dh, seed + 3);
+  const seg = Uint32Array.from(c.seg);
+  expect(seg.length).toBe(T);
+
+  const bq = rt.upload(q);
+  const bk = rt.upload(k);
+  const bv = rt.upload(v);
+  const bseg = rt.upload(seg);
+  const bdo = rt.upload(dout);
+  const { out: o, lse } = attentionForward(rt, c.sh, { q: bq, k: bk, v: bv, segments: bseg }, { tiles: c.tiles });
+  const { dq, dk, dv } = attentionBackward(
+    rt,
+    c.sh,
+    { q: bq, k: bk, v: bv, segments: bseg, out: o, lse, dout: bdo },
+    { tiles: c.tiles },
+  );
+  const [go, glse, gdq, gdk, gdv] = [
+    await rt.readF32(o),
+    await rt.readF32(lse),
+    await rt.readF32(dq),
+    await rt.readF32(dk),
+    await rt.readF32(dv),
+  ];
+
+  const ref = refForward(q, k, v, seg, c.sh);
+  const grads = refBackward(q, k, v, seg, dout, c.sh);
+  expectClose(`${c.name} o`, go, ref.o);
+  expectClose(`${c.name} lse`, glse, ref.lse);
+  expectClose(`${c.name} dq`, gdq, grads.dq);
+  expectClose(`${c.name} dk`, gdk, grads.dk);
+  expectClose(`${c.name} dv`, gdv, grads.dv);
+
+  // Padding: padded queries output exactly 0 and get dq = 0; padded keys get dk = dv = 0.
+  for (let t = 0; t < T; t++) {
+    if (seg[t] !== 0) continue;
+    for (let i = 0; i < Hq * Dh; i++) {
+      expect(go[t * Hq * Dh + i]).toBe(0);
+      expect(gdq[t * Hq * Dh + i]).toBe(0);
+    }
+    for (let i = 0; i < Hkv * Dh; i++) {
+      expect(gdk[t * Hkv * Dh + i]).toBe(0);
+      expect(gdv[t * Hkv * Dh + i]).toBe(0);
+    }
+  }
+  for (const b of [bq, bk, bv, bseg, bdo, o, lse, dq, dk, dv]) b.destroy();
+}
+
+describe('attention (causal GQA, segment masks)', () => {
+  it('float64 reference backward matches finite differences (packed + padded)', () => {
+    const sh: AttentionShape = { B: 2, S: 5, Hq: 2, Hkv: 1, Dh: 4 };
+    const T = sh.B * sh.S;
+    const seg = [1, 1, 2, 2, 2, 0, 3, 3, 3, 0];
+    const q = Float64Array.from(randn(T * sh.Hq * sh.Dh, 11));
+    const k = Float64Array.from(randn(T * sh.Hkv * sh.Dh, 12));
+    const v = Float64Array.from(randn(T * sh.Hkv * sh.Dh, 13));
+    const R = randn(T * sh.Hq * sh.Dh, 14);
+    const g = refBackward(q, k, v, seg, R, sh);
+    const nq = numericalGradient((x) => dot(refForward(x, k, v, seg, sh).o, R), q);
+    const nk = numericalGradient((x) => dot(refForward(q, x, v, seg, sh).o, R), k);
+    const nv = numericalGradient((x) => dot(refForward(q, k, x, seg, sh).o, R), v);
+    expectClose('ref dq', g.dq, nq, 1e-6);
+    expectClose('ref dk', g.dk, nk, 1e-6);
+    expectClose('ref dv', g.dv, nv, 1e-6);
+    // Padded tokens (5 and 9) neither attend nor are attended: zero gradients, numerically too.
+    for (const t of [5, 9]) {
+      expect(nv.slice(t * sh.Dh, (t + 1) * sh.Dh).every((x) => x === 0)).toBe(true);
+      expect(nq.slice(t * sh.Hq * sh.Dh, (t + 1) * sh.Hq * sh.Dh).every((x) => x === 0)).toBe(true);
+    }
+  });
+
+  it('Hq=4/Hkv=2, Dh=16, B=2, S=33: packed + padded, small tiles (many tiles)', async () => {
+    const seg = [
+      ...Array(33).fill(1),
+      ...Array(10).fill(5),
+      ...Array(15).fill(6),
+      ...Array(8).fill(0),
+    ];
+    await runCase(
+      {
+        name: 'gqa16',
+        sh: { B: 2, S: 33, Hq: 4, Hkv: 2, Dh: 16 },
+        seg,
+        tiles: { fwd: { BR: 4, BC: 8, NC: 4 }, dq: { BR: 8, BC: 4, NC: 4 }, dkdv: { BR: 4, BC: 4, NC: 2 } },
+      },
+      100,
+    );
+  });
+
+  it('Hq=3/Hkv=1, Dh=8, S=7 (left padding) and S=1, default tiles', async () => {
+    await runCase({ name: 'mqa8', sh: { B: 2, S: 7, Hq: 3, Hkv: 1, Dh: 8 }, seg: [0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0] }, 200);
+    await runCase({ name: 's1', sh: { B: 2, S: 1, Hq: 3, Hkv: 1, Dh: 8 }, seg: [1, 0] }, 300);
+  });
+
+  it('Dh=64, S=33, interleaved (non-contiguous) segments, default tiles', async () => {
+    const seg: number[] = [];
+    for (let s = 0; s < 33; s++) seg.push([1, 2, 1, 0, 2][s % 5]!);
+    await runCase({ name: 'dh64', sh: { B: 1, S: 33, Hq: 2, Hkv: 1, Dh: 64 }, seg }, 400);
+  });
+
+  it('Dh=128, Hq=Hkv (no grouping), S=20 with right padding, default tiles', async () => {
+    const seg = [...Array(17).fill(3), 0, 0, 0];
+    await runCase({ name: 'dh128', sh: { B: 1, S: 20, Hq: 2, Hkv: 2, Dh: 128 }, seg }, 600);
+  });
+
+  it('decode: one query per sequence against a KV cache (per-sequence lengths and one length)', async () => {
+    for (const [B, maxS, Hq, Hkv, Dh, lens] of [
+      [3, 40, 4, 2, 16, [1, 17, 40]],
+      [1, 300, 3, 1, 64, [257]],
+    ] as Array<[number, number, number, number, number, number[]]>) {
+      const q = randn(B * Hq * Dh, 500 + Dh);
+      const kc = randn(B * maxS * Hkv * Dh, 501 + Dh);
+      const vc = randn(B * maxS * Hkv * Dh, 502 + Dh);
+      const bq = rt.upload(q);
+      const bk = rt.upload(kc);
+      const bv = rt.upload(vc);
+      const blens = rt.upload(Uint32Array.from(lens));
+      const args = { q: bq, kCache: bk, vCache: bv, B, maxS, Hq, Hkv, Dh };
+      const o1 = attentionDecode(rt, { ...args, len: blens });
+      const o2 = attentionDecode(rt, { ...args, len: lens[0]! });
+      expectClose(`decode lens Dh=${Dh}`, await rt.readF32(o1), refDecode(q, kc, vc, lens, B, maxS, Hq, Hkv, Dh));
+      const same = lens.map(() => lens[0]!);
+      expectClose(`decode L Dh=${Dh}`, await rt.readF32(o2), refDecode(q, kc, vc, same, B, maxS, Hq, Hkv, Dh));
+      for (const b of [bq, bk, bv, blens, o1, o2]) b.destroy();
+    }
+  });
+});
+
+describe('attention tile sizing', () => {
+  it('tileBytes matches what the device counts, and picked tiles fit its limit', async () => {
+    const limit = rt.device.limits.maxComputeWorkgroupStorageSize;
+    const big = { BR: 32, BC: 32, NC: 8 }; // over 32 KiB for every kernel at Dh = 64: rejected before compiling
+    for (const [kind, entry] of [
+      ['fwd', 'attn_fwd'],
+      ['dq', 'attn_bwd_dq'],
+      ['dkdv', 'attn_bwd_dkdv'],
+    ] as const) {
+      rt.device.pushErrorScope('validation');
+      rt.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module: rt.kernels.module('attention'), entryPoint: entry, constants: { ...big, DH: 64 } },
+      });
+      const err = await rt.device.popErrorScope();
+      const counted = Number(/workgroup storage \((\d+) bytes\)/.exec(err?.message ?? '')?.[1]);
+      expect(counted, `${entry}: ${err?.message}`).toBeGreaterThan(0);
+      const mine = tileBytes(kind, big, 64);
+      expect(mine).toBeGreaterThanOrEqual(counted);
+      expect(mine - counted).toBeLessThanOrEqual(64);
+      for (const Dh of [64, 128, 256]) expect(tileBytes(kind, pickTiles(rt, kind, Dh), Dh)).toBeLessThanOrEqual(limit);
+    }
+  });
+});
