@@ -7,8 +7,9 @@ import { inspectCommand } from './commands/inspect.ts';
 import { generateCommand } from './commands/generate.ts';
 import { gradCommand } from './commands/grad.ts';
 import { dataCommand } from './commands/data.ts';
+import { trainCommand } from './commands/train.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand, dataCommand, generateCommand, gradCommand];
+const commands: Command[] = [gpuCommand, inspectCommand, dataCommand, trainCommand, generateCommand, gradCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];

@@ -75,6 +75,7 @@ export class GpuRuntime {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pendingUploads: GPUBuffer[] = [];
+  private profiler: Profiler | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -198,6 +199,16 @@ export class GpuRuntime {
       throw new GpuError(`${file}.wgsl:${entry}: dispatch [${x}, ${y}, ${z}] exceeds ${max} workgroups per dimension`);
     }
     if (x === 0 || y === 0 || z === 0) return;
+    if (this.profiler) {
+      this.endPass();
+      const writes = this.profiler.next(`${file}:${entry}`);
+      const p = this.currentEncoder().beginComputePass({ timestampWrites: writes });
+      p.setPipeline(pipeline);
+      p.setBindGroup(0, group);
+      p.dispatchWorkgroups(x, y, z);
+      p.end();
+      return;
+    }
     const pass = this.currentPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
@@ -261,6 +272,27 @@ export class GpuRuntime {
     return new Uint32Array(await this.read(buf, (count ?? buf.size / 4) * 4, offset));
   }
 
+  /**
+   * Per-kernel GPU timing (needs the 'timestamp-query' feature): while on, every dispatch runs
+   * in its own compute pass with timestamps. `stopProfile` returns total ms and count per
+   * "file:entry", slowest first. For benchmarks and investigation, not for production runs.
+   */
+  startProfile(capacity = 2048): void {
+    if (!this.device.features.has('timestamp-query')) throw new GpuError('this adapter has no timestamp-query feature');
+    this.flush();
+    this.profiler = new Profiler(this.device, capacity);
+  }
+
+  async stopProfile(): Promise<Array<{ kernel: string; ms: number; count: number }>> {
+    const p = this.profiler;
+    if (!p) throw new GpuError('no profile is running');
+    this.profiler = null;
+    this.endPass();
+    p.resolve(this.currentEncoder());
+    this.flush();
+    return p.read();
+  }
+
   destroy(): void {
     this.pool.clear();
     this.device.destroy();
@@ -321,4 +353,55 @@ export function packWords(words: number[], types = ''): ArrayBuffer {
     else view.setUint32(i * 4, w >>> 0, true);
   });
   return buf;
+}
+
+/** Timestamp pairs per dispatch, resolved into per-kernel totals. */
+class Profiler {
+  private readonly set: GPUQuerySet;
+  private readonly labels: string[] = [];
+  private readonly resolveBuf: GPUBuffer;
+  private readonly readBuf: GPUBuffer;
+
+  constructor(
+    device: GPUDevice,
+    private readonly capacity: number,
+  ) {
+    this.set = device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
+    this.resolveBuf = device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.readBuf = device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  next(label: string): GPUComputePassTimestampWrites | undefined {
+    const i = this.labels.length;
+    if (i >= this.capacity) return undefined;
+    this.labels.push(label);
+    return { querySet: this.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  resolve(enc: GPUCommandEncoder): void {
+    const n = this.labels.length * 2;
+    if (!n) return;
+    enc.resolveQuerySet(this.set, 0, n, this.resolveBuf, 0);
+    enc.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, n * 8);
+  }
+
+  async read(): Promise<Array<{ kernel: string; ms: number; count: number }>> {
+    const totals = new Map<string, { ms: number; count: number }>();
+    if (this.labels.length) {
+      await this.readBuf.mapAsync(GPUMapMode.READ);
+      const t = new BigInt64Array(this.readBuf.getMappedRange().slice(0, this.labels.length * 16));
+      this.readBuf.unmap();
+      this.labels.forEach((k, i) => {
+        const ms = Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
+        const e = totals.get(k) ?? { ms: 0, count: 0 };
+        e.ms += Math.max(0, ms);
+        e.count++;
+        totals.set(k, e);
+      });
+    }
+    this.set.destroy();
+    this.resolveBuf.destroy();
+    this.readBuf.destroy();
+    return [...totals].map(([kernel, v]) => ({ kernel, ...v })).sort((a, b) => b.ms - a.ms);
+  }
 }

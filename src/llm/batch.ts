@@ -74,3 +74,25 @@ export function makeBatch(rows: BatchRows, opts: { padId?: number; seqLen?: numb
   }
   return { B, S, inputIds, positions, segments, targets, count };
 }
+
+/** The data pipeline's batch (already shifted `targets`) as the GPU model's batch. */
+export function fromDataBatch(b: {
+  batchSize: number;
+  seqLen: number;
+  inputIds: Int32Array;
+  targets: Int32Array;
+  positionIds: Int32Array;
+  segmentIds: Uint32Array;
+}): Batch {
+  let count = 0;
+  for (const t of b.targets) if (t !== IGNORE) count++;
+  return {
+    B: b.batchSize,
+    S: b.seqLen,
+    inputIds: Uint32Array.from(b.inputIds),
+    positions: Uint32Array.from(b.positionIds),
+    segments: b.segmentIds,
+    targets: b.targets,
+    count,
+  };
+}
