@@ -6,6 +6,12 @@
 // TM×TN register tile of C walking K one step at a time (scalar loads, any M, N, K); tiles are
 // laid out on a 2D grid of invocations so huge outputs fit the 65535-workgroup limit.
 // k0..k1 restrict the sum to a slice of K (the host may split a long K into passes, beta = 1).
+// Fused dropout (LoRA's input dropout) with the counter RNG, mask element index = the row-major
+// index of the masked matrix: DROP = 1 masks op(A) = A [M,K] (index m·K + k), DROP = 2 masks
+// B [K,N] (index k·N + n), DROP = 3 masks the product before it is added to C (index m·N + n).
+// Kept elements are scaled by dropScale = 1/(1−p). TA/TB must be false for the masked operand.
+
+//!include rng_lib
 
 struct Params {
   M: u32,
@@ -21,9 +27,9 @@ struct Params {
   offA: u32,     // element offsets of A, B and C in their buffers
   offB: u32,
   offC: u32,
-  pad0: u32,
-  pad1: u32,
-  pad2: u32,
+  dropKey: u32,
+  dropThreshold: u32,
+  dropScale: f32,
 }
 
 override TA: bool = false;
@@ -31,24 +37,37 @@ override TB: bool = true;
 override TM: u32 = 4;  // at most 4
 override TN: u32 = 4;  // at most 4
 override WG: u32 = 64;
+override DROP: u32 = 0;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
+fn keep(index: u32) -> f32 {
+  return select(0.0, p.dropScale, rng_keep(p.dropKey, index, p.dropThreshold));
+}
+
 fn a_at(m: u32, k: u32) -> f32 {
   if (TA) {
     return a[p.offA + k * p.M + m];
   }
-  return a[p.offA + m * p.K + k];
+  let v = a[p.offA + m * p.K + k];
+  if (DROP == 1u) {
+    return v * keep(m * p.K + k);
+  }
+  return v;
 }
 
 fn b_at(k: u32, n: u32) -> f32 {
   if (TB) {
     return b[p.offB + n * p.K + k];
   }
-  return b[p.offB + k * p.N + n];
+  let v = b[p.offB + k * p.N + n];
+  if (DROP == 2u) {
+    return v * keep(k * p.N + n);
+  }
+  return v;
 }
 
 @compute @workgroup_size(WG)
@@ -90,6 +109,9 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (n < p.N) {
           let idx = p.offC + m * p.N + n;
           var v = p.alpha * acc[i][j];
+          if (DROP == 3u) {
+            v *= keep(m * p.N + n);
+          }
           if (p.beta != 0.0) {
             v += p.beta * c[idx];
           }

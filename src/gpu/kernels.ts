@@ -1,5 +1,7 @@
 // Kernel registry: WGSL source per kernel family (one file in shaders/ each), compiled once
 // into a shader module, and one cached compute pipeline per (file, entry point, constants).
+// A line `//!include NAME` is replaced by shaders/NAME.wgsl (once per file; WGSL has no
+// includes), so shared helpers such as the RNG live in one place.
 // The loader is synchronous: in the browser the sources are bundled by Vite as text
 // (shaders-browser.ts), in Node they are read from disk (node.ts).
 
@@ -14,15 +16,15 @@ export class KernelRegistry {
     private readonly loadShader: ShaderLoader,
   ) {}
 
-  /** The WGSL text of `shaders/<file>.wgsl`. */
+  /** The WGSL text of `shaders/<file>.wgsl`, includes resolved. */
   source(file: string): string {
-    return this.loadShader(file);
+    return resolveIncludes(file, this.loadShader);
   }
 
   module(file: string): GPUShaderModule {
     let mod = this.modules.get(file);
     if (!mod) {
-      mod = this.device.createShaderModule({ label: `${file}.wgsl`, code: this.loadShader(file) });
+      mod = this.device.createShaderModule({ label: `${file}.wgsl`, code: this.source(file) });
       this.modules.set(file, mod);
     }
     return mod;
@@ -55,4 +57,16 @@ export class KernelRegistry {
   get pipelineCount(): number {
     return this.pipelines.size;
   }
+}
+
+const INCLUDE = /^\/\/!include\s+([\w-]+)\s*$/gm;
+
+/** Inlines `//!include NAME` lines (each file at most once; cycles are an error). */
+export function resolveIncludes(file: string, load: ShaderLoader, seen = new Set<string>()): string {
+  if (seen.has(file)) return '';
+  seen.add(file);
+  return load(file).replace(INCLUDE, (_, name: string) => {
+    if (name === file) throw new Error(`shaders/${file}.wgsl includes itself`);
+    return resolveIncludes(name, load, seen);
+  });
 }

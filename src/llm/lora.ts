@@ -3,23 +3,21 @@
 // One module's parameters live in ONE buffer [A | B] (r·in + out·r floats) and its gradients in
 // another of the same layout, so each (layer, module) is one optimizer page.
 //
-// Forward (per module, T tokens):    xd = dropout(x)            [T, in]  (scratch; x when p = 0)
-//                                     u  = xd·Aᵀ                 [T, r]   (kept for the backward)
+// Forward (per module, T tokens):    u  = dropout(x)·Aᵀ         [T, r]   (kept for the backward)
 //                                     y += s · u·Bᵀ              [T, out]
 // Backward (given dy [T, out]):       gB += s · dyᵀ·u            [out, r]
 //                                     du  = s · dy·B             [T, r]
-//                                     gA += duᵀ·xd               [r, in]
+//                                     gA += duᵀ·dropout(x)       [r, in]
 //                                     dx += dropout(du·A)        [T, in]  (same mask as forward)
-// Dropout masks come from the counter-based RNG (shaders/dropout.wgsl), keyed by
-// (seed, micro-step, layer, module), so the backward regenerates the forward's mask.
+// Dropout is fused into the products (gemm.wgsl): the mask of element (t, i) of x comes from the
+// counter RNG keyed by (seed, micro-step, layer, module), so the backward regenerates the
+// forward's mask and no dropped copy of x is ever stored.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { gemm } from '../nn/gemm.ts';
-import { add } from '../nn/elementwise.ts';
 import { LORA_TARGETS, peftLoraName, type LoraTarget } from '../model/names.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { targetShape } from '../model/names.ts';
-import { dropout } from '../nn/dropout.ts';
 import { dropoutKey, initLoraA } from '../train/rng.ts';
 
 export interface LoraSettings {
@@ -114,21 +112,17 @@ export class LoraAdapter {
     return n;
   }
 
-  /**
-   * y += s·B·A·dropout(x). `microStep` keys the dropout mask (null: eval, no dropout).
-   * `xd` is a scratch buffer of at least T·in floats (unused without dropout).
-   */
-  forward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, y: GPUBuffer, T: number, microStep: number | null, xd: GPUBuffer): void {
+  /** y += s·B·A·dropout(x). `microStep` keys the dropout mask (null: eval, no dropout). */
+  forward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, y: GPUBuffer, T: number, microStep: number | null): void {
     const u = this.uBuffer(rt, m, T);
-    const input = this.dropped(rt, m, x, T, microStep, xd);
-    gemm(rt, input, m.params, u, { M: T, N: m.r, K: m.inF, transB: true });
+    gemm(rt, x, m.params, u, { M: T, N: m.r, K: m.inF, transB: true, dropout: this.drop('A', m, microStep) });
     gemm(rt, u, m.params, y, { M: T, N: m.outF, K: m.r, transB: true, alpha: this.scale, beta: 1, offB: m.aSize });
   }
 
   /**
    * Accumulates gA, gB and adds the LoRA path's input gradient into dx (unless null). Must follow the
    * forward of the same module and micro-step (u and the dropout mask are reused).
-   * Scratch: du [T·r], tmp and xd [T·in] floats.
+   * Scratch: du [T·r] floats.
    */
   backward(
     rt: GpuRuntime,
@@ -138,7 +132,7 @@ export class LoraAdapter {
     dx: GPUBuffer | null,
     T: number,
     microStep: number | null,
-    scratch: { du: GPUBuffer; tmp: GPUBuffer; xd: GPUBuffer },
+    scratch: { du: GPUBuffer },
   ): void {
     const u = m.u!;
     const s = this.scale;
@@ -146,18 +140,10 @@ export class LoraAdapter {
     gemm(rt, dy, u, m.grads, { M: m.outF, N: m.r, K: T, transA: true, alpha: s, beta: 1, offC: m.aSize });
     // du[T, r] = s · dy[T, out] · B[out, r]
     gemm(rt, dy, m.params, scratch.du, { M: T, N: m.r, K: m.outF, alpha: s, offB: m.aSize });
-    // gA[r, in] += duᵀ[r, T] · xd[T, in]
-    const input = this.dropped(rt, m, x, T, microStep, scratch.xd);
-    gemm(rt, scratch.du, input, m.grads, { M: m.r, N: m.inF, K: T, transA: true, beta: 1 });
+    // gA[r, in] += duᵀ[r, T] · dropout(x)[T, in]
+    gemm(rt, scratch.du, x, m.grads, { M: m.r, N: m.inF, K: T, transA: true, beta: 1, dropout: this.drop('B', m, microStep) });
     // dx[T, in] += dropout(du[T, r] · A[r, in])
-    if (!dx) return;
-    if (this.usesDropout(microStep)) {
-      gemm(rt, scratch.du, m.params, scratch.tmp, { M: T, N: m.inF, K: m.r });
-      dropout(rt, scratch.tmp, scratch.tmp, T * m.inF, this.dropKey(m, microStep!), this.settings.dropout);
-      add(rt, dx, scratch.tmp, T * m.inF);
-    } else {
-      gemm(rt, scratch.du, m.params, dx, { M: T, N: m.inF, K: m.r, beta: 1 });
-    }
+    if (dx) gemm(rt, scratch.du, m.params, dx, { M: T, N: m.inF, K: m.r, beta: 1, dropout: this.drop('C', m, microStep) });
   }
 
   /** Zeroes every gradient buffer. */
@@ -196,18 +182,10 @@ export class LoraAdapter {
     this.modules.clear();
   }
 
-  private usesDropout(microStep: number | null): boolean {
-    return microStep !== null && this.settings.dropout > 0;
-  }
-
-  private dropKey(m: LoraModule, microStep: number): number {
-    return dropoutKey(this.settings.seed, microStep, m.layer, m.target);
-  }
-
-  private dropped(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, T: number, microStep: number | null, xd: GPUBuffer): GPUBuffer {
-    if (!this.usesDropout(microStep)) return x;
-    dropout(rt, x, xd, T * m.inF, this.dropKey(m, microStep!), this.settings.dropout);
-    return xd;
+  /** The fused-dropout spec of one product, or undefined in eval mode / with p = 0. */
+  private drop(on: 'A' | 'B' | 'C', m: LoraModule, microStep: number | null) {
+    if (microStep === null || this.settings.dropout <= 0) return undefined;
+    return { on, key: dropoutKey(this.settings.seed, microStep, m.layer, m.target), p: this.settings.dropout };
   }
 
   private uBuffer(rt: GpuRuntime, m: LoraModule, T: number): GPUBuffer {

@@ -14,6 +14,7 @@ import { LORA_TARGETS, peftLoraName, type LoraTarget } from '../model/names.ts';
 import { dequantizeLinear, quantizeLinear } from '../quant/bnb-tensors.ts';
 import { targetShape, weightName } from '../model/names.ts';
 import { loadGpuModel, type QuantChoice } from './load.ts';
+import { dropoutKeep, dropoutKey, dropoutThreshold } from '../train/rng.ts';
 import { LoraAdapter } from './lora.ts';
 import { makeBatch, type BatchRows } from './batch.ts';
 
@@ -160,6 +161,56 @@ describe('GPU model vs float64 reference', () => {
       adapter.destroy();
       model.destroy();
     }
+  });
+
+  it('LoRA dropout: loss and gradients match the reference run with the same masks', async () => {
+    const { config, weights, model } = await gpuModel('llama');
+    const tensors = randomLoraTensors(config, R, LORA_TARGETS, { seed: 12, std: 0.2 });
+    const p = 0.25;
+    const seed = 77;
+    const microStep = 3;
+    const adapter = LoraAdapter.fromTensors(
+      rt,
+      config,
+      { r: R, alpha: ALPHA, dropout: p, useRslora: false, targetModules: LORA_TARGETS, seed },
+      (l, t) => ({ a: tensors.get(peftLoraName(l, t, 'A'))!, b: tensors.get(peftLoraName(l, t, 'B'))! }),
+    );
+    const thr = dropoutThreshold(p);
+    const scale = Math.fround(1 / (1 - p));
+    const spec: LoraSpec = {
+      tensors,
+      alpha: ALPHA,
+      dropoutMask: (l, t, token, i) => {
+        const inF = targetShape(config, t)[1];
+        return dropoutKeep(dropoutKey(seed, microStep, l, t), token * inF + i, thr) ? scale : 0;
+      },
+    };
+    const batch = makeBatch(ROWS);
+    const refBatch = { inputIds: ROWS.inputIds, segmentIds: ROWS.segmentIds, labels: ROWS.labels! };
+    adapter.zeroGrads(rt);
+    model.trainStep(batch, adapter, microStep);
+    const loss = await model.readLoss();
+    const L0 = refLoss(weights, config, refBatch, spec);
+    expect(Math.abs(loss.mean - L0) / L0).toBeLessThan(1e-5);
+    expect(Math.abs(L0 - refLoss(weights, config, refBatch, { tensors, alpha: ALPHA }))).toBeGreaterThan(1e-4);
+    const grads = await adapter.readGrads(rt);
+    const h = 1e-4;
+    for (const name of [peftLoraName(0, 'q_proj', 'A'), peftLoraName(1, 'down_proj', 'A'), peftLoraName(1, 'up_proj', 'B')]) {
+      const pt = tensors.get(name)!;
+      for (const i of [1, Math.floor(pt.length / 2)]) {
+        const bumped = (d: number) => {
+          const copy = new Map(tensors);
+          const q = Float64Array.from(pt);
+          q[i] = pt[i]! + d;
+          copy.set(name, q as unknown as Float32Array);
+          return refLoss(weights, config, refBatch, { ...spec, tensors: copy });
+        };
+        const fd = (bumped(h) - bumped(-h)) / (2 * h);
+        expect(Math.abs(grads.get(name)!.data[i]! - fd)).toBeLessThan(2e-5 + 2e-3 * Math.abs(fd));
+      }
+    }
+    adapter.destroy();
+    model.destroy();
   });
 
   it('NF4: the GPU model equals the reference run on the dequantized weights', async () => {

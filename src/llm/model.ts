@@ -78,8 +78,6 @@ class Activations {
   readonly dk: GPUBuffer;
   readonly dv: GPUBuffer;
   readonly loraDu: GPUBuffer;
-  readonly loraTmp: GPUBuffer;
-  readonly loraXd: GPUBuffer;
   readonly buffers: GPUBuffer[] = [];
 
   constructor(
@@ -132,10 +130,7 @@ class Activations {
     this.dq = f(T * qd, 'dq');
     this.dk = f(T * kvd, 'dk');
     this.dv = f(T * kvd, 'dv');
-    const maxIn = Math.max(D, F, qd);
     this.loraDu = f(T * Math.max(1, maxRank), 'lora.du');
-    this.loraTmp = f(maxRank ? T * maxIn : 1, 'lora.tmp');
-    this.loraXd = f(maxRank ? T * maxIn : 1, 'lora.xd');
   }
 
   get bytes(): number {
@@ -348,7 +343,7 @@ export class GpuModel {
   private linear(l: number, t: LoraTarget, x: GPUBuffer, y: GPUBuffer, a: Activations, opts: StepOptions): void {
     this.layers[l]!.linears[t].forward(this.rt, x, y, a.T);
     const m = opts.lora?.get(l, t);
-    if (m) opts.lora!.forward(this.rt, m, x, y, a.T, opts.microStep ?? null, a.loraXd);
+    if (m) opts.lora!.forward(this.rt, m, x, y, a.T, opts.microStep ?? null);
   }
 
   /**
@@ -359,7 +354,7 @@ export class GpuModel {
     if (dx) this.layers[l]!.linears[t].backward(this.rt, dy, dx, a.T, acc);
     const m = opts.lora?.get(l, t);
     if (m) {
-      opts.lora!.backward(this.rt, m, x, dy, dx, a.T, opts.microStep ?? null, { du: a.loraDu, tmp: a.loraTmp, xd: a.loraXd });
+      opts.lora!.backward(this.rt, m, x, dy, dx, a.T, opts.microStep ?? null, { du: a.loraDu });
     }
   }
 

@@ -37,6 +37,11 @@ export interface LoraSpec {
   alpha: number;
   /** rsLoRA: scaling = alpha/√r instead of alpha/r. */
   useRslora?: boolean;
+  /**
+   * Dropout on the LoRA input: the multiplier (0 or 1/(1−p)) of element i of token `token`
+   * (flattened over the batch: b·seqLen + t) for one layer's module. Absent: no dropout.
+   */
+  dropoutMask?: (layer: number, target: LoraTarget, token: number, i: number) => number;
 }
 
 export interface Logits {
@@ -85,7 +90,7 @@ function need(w: TensorLookup, name: string, numel: number): Tensor {
   return t;
 }
 
-interface LoraPair { A: Tensor; B: Tensor; r: number; scaling: number }
+interface LoraPair { A: Tensor; B: Tensor; r: number; scaling: number; mask?: (t: number, i: number) => number }
 
 function loraFor(lora: LoraSpec | undefined, config: ModelConfig, layer: number, t: LoraTarget): LoraPair | null {
   if (!lora) return null;
@@ -122,7 +127,8 @@ function linear(x: Float64Array, T: number, inp: number, out: number, W: Tensor,
       const xo = t * inp;
       for (let j = 0; j < r; j++) {
         let acc = 0;
-        for (let i = 0; i < inp; i++) acc += x[xo + i] * A[j * inp + i];
+        if (lora.mask) for (let i = 0; i < inp; i++) acc += x[xo + i] * lora.mask(t, i) * A[j * inp + i];
+        else for (let i = 0; i < inp; i++) acc += x[xo + i] * A[j * inp + i];
         xa[j] = acc;
       }
       for (let o = 0; o < out; o++) {
@@ -229,7 +235,7 @@ function checkBatch(batch: Batch, config: ModelConfig): { B: number; T: number }
 
 /** Final-norm hidden states [T, hidden] of one row. */
 function rowHidden(w: TensorLookup, c: ModelConfig, ids: readonly number[], pos: readonly number[], seg: readonly number[] | null,
-  lora: LoraSpec | undefined, inv: Float64Array): Float64Array<ArrayBuffer> {
+  lora: LoraSpec | undefined, inv: Float64Array, rowBase = 0): Float64Array<ArrayBuffer> {
   const T = ids.length;
   const H = c.hiddenSize;
   const emb = need(w, EMBED_TOKENS, c.vocabSize * H);
@@ -239,7 +245,10 @@ function rowHidden(w: TensorLookup, c: ModelConfig, ids: readonly number[], pos:
     const [out, inp] = targetShape(c, t);
     const W = need(w, weightName(l, t), out * inp);
     const b = hasBias(c, t) ? need(w, biasName(l, t), out) : null;
-    return linear(input, T, inp, out, W, b, loraFor(lora, c, l, t));
+    const pair = loraFor(lora, c, l, t);
+    const dm = lora?.dropoutMask;
+    if (pair && dm) pair.mask = (tok, i) => dm(l, t, rowBase + tok, i);
+    return linear(input, T, inp, out, W, b, pair);
   };
   for (let l = 0; l < c.numLayers; l++) {
     const h1 = rmsNorm(x, T, H, need(w, inputNormName(l), H), c.rmsNormEps);
@@ -275,7 +284,7 @@ export function forward(weights: TensorLookup, config: ModelConfig, batch: Batch
   const data = new Float64Array(B * T * V);
   for (let b = 0; b < B; b++) {
     const pos = batch.positionIds?.[b] ?? Array.from({ length: T }, (_, t) => t);
-    const hid = rowHidden(weights, config, batch.inputIds[b], pos, batch.segmentIds?.[b] ?? null, lora, inv);
+    const hid = rowHidden(weights, config, batch.inputIds[b], pos, batch.segmentIds?.[b] ?? null, lora, inv, b * T);
     data.set(linear(hid, T, H, V, head, null, null), b * T * V);
   }
   return { data, batch: B, seqLen: T, vocab: V, row: (b, t) => data.subarray((b * T + t) * V, (b * T + t + 1) * V) };

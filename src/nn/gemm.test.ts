@@ -57,6 +57,22 @@ describe('gemm (f32, transposes, accumulate)', () => {
     got.subarray(3).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
   });
 
+  for (const on of ['A', 'B', 'C'] as const) {
+    it(`fused dropout on ${on} matches the reference mask`, async () => {
+      const s: GemmShape = { M: 13, N: 9, K: 21, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 } };
+      const a = rand(13 * 21, 1);
+      const b = rand(21 * 9, 2);
+      const c0 = rand(13 * 9, 3);
+      const gc = rt.upload(c0);
+      gemm(rt, rt.upload(a), rt.upload(b), gc, s);
+      const got = await rt.readF32(gc, 13 * 9);
+      const want = gemmRef(a, b, c0, s);
+      const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
+      got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(3e-5));
+      expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+    });
+  }
+
   it('beta = 0 overwrites whatever C held (even NaN)', async () => {
     const a = rand(12, 1);
     const b = rand(12, 2);

@@ -4,6 +4,7 @@
 // Records one dispatch; no readback.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
+import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';
 
 export interface GemmShape {
   M: number;
@@ -18,6 +19,11 @@ export interface GemmShape {
   offA?: number;
   offB?: number;
   offC?: number;
+  /**
+   * Fused dropout with the counter RNG (key, probability p): on operand 'A' (A [M,K], not
+   * transposed), 'B' (B [K,N], not transposed) or 'C' (the product, before accumulation).
+   */
+  dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number };
 }
 
 const WG = 64;
@@ -32,28 +38,37 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
   const gx = Math.min(groups, max);
   const gy = Math.ceil(groups / gx);
-  const words = [M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0, 0, 0, 0];
-  const params = rt.uniform(words, 'uuuuuuuuffuuuuuu');
+  const d = s.dropout;
+  if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
+  const words = [
+    M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,
+    d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
+  ];
+  const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
   rt.dispatch('gemm', 'gemm', [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
     WG,
+    DROP: d ? { A: 1, B: 2, C: 3 }[d.on] : 0,
   });
 }
 
 /** Float64 reference of the same product (tests). */
 export function gemmRef(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number> | null, s: GemmShape): Float64Array {
   const { M, N, K } = s;
+  const d = s.dropout;
+  const t = d ? dropoutThreshold(d.p) : 0;
+  const keep = (on: string, i: number) => (d && d.on === on ? (dropoutKeep(d.key, i, t) ? Math.fround(1 / (1 - d.p)) : 0) : 1);
   const out = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let acc = 0;
       for (let k = 0; k < K; k++) {
-        const av = s.transA ? a[k * M + m]! : a[m * K + k]!;
-        const bv = s.transB ? b[n * K + k]! : b[k * N + n]!;
+        const av = (s.transA ? a[k * M + m]! : a[m * K + k]!) * keep('A', m * K + k);
+        const bv = (s.transB ? b[n * K + k]! : b[k * N + n]!) * keep('B', k * N + n);
         acc += av * bv;
       }
-      out[m * N + n] = (s.alpha ?? 1) * acc + (s.beta ? s.beta * c![m * N + n]! : 0);
+      out[m * N + n] = (s.alpha ?? 1) * acc * keep('C', m * N + n) + (s.beta ? s.beta * c![m * N + n]! : 0);
     }
   }
   return out;

@@ -1,0 +1,42 @@
+// Counter-based RNG helpers, bit for bit the same as src/train/rng.ts; pulled into kernel files
+// with `//!include rng_lib` (resolved by the kernel registry). A 32-bit output is a pure function
+// of (seed, stream, counter): key = mix(mix(seed ^ 0x243f6a88) ^ stream), then
+// out = mix(mix(counter ^ key) + key), where mix is Wellons' "lowbias32" integer hash. For a
+// fixed key the map counter -> out is a bijection (every step is invertible), so one stream
+// never repeats within 2^32 counters. Uniforms are (out >> 8) / 2^24: exact in f32, in [0, 1).
+// Dropout drops an element when (out >> 8) < threshold, threshold = round(p · 2^24).
+
+fn rng_mix(x_in: u32) -> u32 {
+  var x = x_in;
+  x ^= x >> 16u;
+  x *= 0x7feb352du;
+  x ^= x >> 15u;
+  x *= 0x846ca68bu;
+  x ^= x >> 16u;
+  return x;
+}
+
+fn rng_key(seed: u32, stream: u32) -> u32 {
+  return rng_mix(rng_mix(seed ^ 0x243f6a88u) ^ stream);
+}
+
+fn rng_u32_key(key: u32, counter: u32) -> u32 {
+  return rng_mix(rng_mix(counter ^ key) + key);
+}
+
+fn rng_u32(seed: u32, stream: u32, counter: u32) -> u32 {
+  return rng_u32_key(rng_key(seed, stream), counter);
+}
+
+fn rng_uniform_key(key: u32, counter: u32) -> f32 {
+  return f32(rng_u32_key(key, counter) >> 8u) * (1.0 / 16777216.0);
+}
+
+fn rng_uniform(seed: u32, stream: u32, counter: u32) -> f32 {
+  return rng_uniform_key(rng_key(seed, stream), counter);
+}
+
+/** Whether dropout keeps element `counter` (drop probability threshold / 2^24). */
+fn rng_keep(key: u32, counter: u32, threshold: u32) -> bool {
+  return (rng_u32_key(key, counter) >> 8u) >= threshold;
+}
