@@ -157,6 +157,15 @@ export class GpuRuntime {
     });
   }
 
+  /**
+   * Destroys a buffer once the GPU is done with the work recorded so far (after the next
+   * submit completes). Use it instead of destroy() for a buffer that recorded-but-unsubmitted
+   * commands may still read, e.g. a scratch buffer being replaced by a larger one.
+   */
+  retire(buf: GPUBuffer): void {
+    this.pendingUploads.push(buf);
+  }
+
   /** A small uniform buffer from u32/f32/i32 words; `spec` marks each word's type (default u32). */
   uniform(words: number[], types?: string): GPUBuffer {
     const data = packWords(words, types);

@@ -60,7 +60,7 @@ export class F32Linear implements FrozenLinear {
 
   private onesFor(rt: GpuRuntime, T: number): GPUBuffer {
     if (!this.ones || this.ones.size < T * 4) {
-      this.ones?.destroy();
+      if (this.ones) rt.retire(this.ones);
       this.ones = rt.upload(new Float32Array(T).fill(1), 'ones');
     }
     return this.ones;
@@ -77,7 +77,7 @@ const backwardScratch = new WeakMap<GpuRuntime, GPUBuffer>();
 function scratchFor(rt: GpuRuntime, bytes: number): GPUBuffer {
   let b = backwardScratch.get(rt);
   if (!b || b.size < bytes) {
-    b?.destroy();
+    if (b) rt.retire(b);
     b = rt.create(bytes, 'linear4.dx-scratch');
     backwardScratch.set(rt, b);
   }

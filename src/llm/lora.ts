@@ -190,7 +190,7 @@ export class LoraAdapter {
 
   private uBuffer(rt: GpuRuntime, m: LoraModule, T: number): GPUBuffer {
     if (!m.u || m.u.size < T * m.r * 4) {
-      m.u?.destroy();
+      if (m.u) rt.retire(m.u);
       m.u = rt.create(T * m.r * 4, `lora.${m.layer}.${m.target}.u`);
     }
     return m.u;

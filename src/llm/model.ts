@@ -140,6 +140,11 @@ class Activations {
   destroy(): void {
     for (const b of this.buffers) b.destroy();
   }
+
+  /** Destroys the buffers once recorded work that may use them has run. */
+  retire(rt: GpuRuntime): void {
+    for (const b of this.buffers) rt.retire(b);
+  }
 }
 
 export interface StepOptions {
@@ -321,7 +326,7 @@ export class GpuModel {
       if (fits(this.spare)) {
         [this.acts, this.spare] = [this.spare, this.acts];
       } else {
-        this.spare?.destroy();
+        this.spare?.retire(this.rt);
         this.spare = this.acts;
         this.maxRank = Math.max(this.maxRank, rank);
         this.acts = new Activations(this.rt, T, this.config, this.checkpointing, chunkRows(T, this.config.vocabSize), this.maxRank);

@@ -128,6 +128,7 @@ const scratchCache = new WeakMap<GpuRuntime, GPUBuffer>();
 function scratchFor(rt: GpuRuntime, bytes: number): GPUBuffer {
   let b = scratchCache.get(rt);
   if (!b || b.size < bytes) {
+    if (b) rt.retire(b);
     b = rt.create(Math.max(bytes, 1 << 16), 'attention.scratch');
     scratchCache.set(rt, b);
   }
