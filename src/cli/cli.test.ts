@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, sharedPath } from '../test/shared.ts';
-import { writeSafetensors } from '../formats/safetensors.ts';
+import { writeSafetensors, openSafetensors } from '../formats/safetensors.ts';
+import { readFileSync } from 'node:fs';
+import { bytesSource } from '../formats/byte-source.ts';
+import { loadModel } from '../model/weights.ts';
+import { modelFolder } from '../node/model-folder.ts';
+import { loss as refLoss } from '../model/reference.ts';
 
 const run = promisify(execFile);
 const BIN = join(REPO_ROOT, 'bin/qlora.js');
@@ -79,5 +84,55 @@ describe('qlora CLI', () => {
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
     const badFlag = await qlora('gpu', '--nope');
     expect(badFlag.code).toBe(2);
+  });
+
+  it('generate prints only the generated text', async () => {
+    const dir = sharedPath('models/stories260K');
+    if (!dir) return;
+    const r = await qlora('generate', dir, '--quant', 'none', '--prompt', '', '--max-new-tokens', '20');
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith('Once upon a time, there was a little girl')).toBe(true);
+    const bad = await qlora('generate', dir, '--prompt', 'x', '--temperature', 'hot');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--temperature expects a number, got "hot"/);
+  });
+
+  it('train writes a PEFT adapter; generate and grad use it; grad matches the float64 reference', async () => {
+    const dir = sharedPath('models/stories260K');
+    if (!dir) return;
+    const tmp = mkdtempSync(join(tmpdir(), 'qlora-train-'));
+    const data = join(tmp, 'data.jsonl');
+    writeFileSync(data, ['Once upon a time there was a cat.', 'The cat sat on a mat and was happy.', 'A dog ran in the park with a ball.', 'Lily liked to read books in the sun.']
+      .map((text) => JSON.stringify({ text })).join('\n') + '\n');
+    const out = join(tmp, 'adapter');
+    const t = await qlora('train', dir, '--data', data, '--out', out, '--steps', '2', '--rank', '4', '--alpha', '8', '--seq-len', '32',
+      '--batch-size', '2', '--eval-split', '1', '--targets', 'q_proj,v_proj', '--lr', '1e-2', '--warmup', '0', '--all-tokens');
+    expect(t.code, t.stderr).toBe(0);
+    const lines = t.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^step 1\/2  loss \d+\.\d{4}  lr 1\.000e-2  grad-norm \d+\.\d{4}  tok\/s \d+\.\d$/);
+    expect(lines[1]).toMatch(/^step 2\/2 .* eval \d+\.\d{4}$/);
+    const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'stories260K' });
+
+    const gen = await qlora('generate', dir, '--adapter', out, '--prompt', 'Once', '--max-new-tokens', '5');
+    expect(gen.code, gen.stderr).toBe(0);
+    expect(gen.stdout.length).toBeGreaterThan(0);
+
+    const batch = { input_ids: [[1, 403, 261, 299, 301, 265], [1, 98, 80, 293, 280, 305]], labels: [[-100, 403, 261, 299, 301, 265], [1, 98, -100, 293, 280, -100]] };
+    writeFileSync(join(tmp, 'batch.json'), JSON.stringify(batch));
+    const g = await qlora('grad', dir, '--adapter', out, '--batch', join(tmp, 'batch.json'), '--out', join(tmp, 'grads.safetensors'), '--quant', 'none');
+    expect(g.code, g.stderr).toBe(0);
+    const reader = await openSafetensors(bytesSource(readFileSync(join(tmp, 'grads.safetensors')), 'grads.safetensors'));
+    expect(reader.info('loss').shape).toEqual([1]);
+    expect(reader.info('base_model.model.model.layers.4.self_attn.v_proj.lora_B.weight')).toMatchObject({ dtype: 'F32', shape: [32, 4] });
+    expect(reader.names()).toHaveLength(1 + 5 * 2 * 2);
+    const lossGpu = (await reader.readFloat32('loss'))[0]!;
+    const { config, weights } = await loadModel(modelFolder(dir));
+    const ad = await openSafetensors(bytesSource(readFileSync(join(out, 'adapter_model.safetensors')), 'a'));
+    const tensors = new Map<string, Float32Array>();
+    for (const n of ad.names()) tensors.set(n, await ad.readFloat32(n));
+    const want = refLoss(weights, config, { inputIds: batch.input_ids, labels: batch.labels }, { tensors, alpha: 8 });
+    expect(Math.abs(lossGpu - want) / want).toBeLessThan(1e-5);
   });
 });

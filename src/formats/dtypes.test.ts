@@ -227,3 +227,15 @@ describe('toFloat32', () => {
     expect(toFloat32('F32', new Uint8Array(0)).length).toBe(0);
   });
 });
+
+describe('Node Buffers (views into a shared pool)', () => {
+  it('toFloat32 reads a Buffer at a non-zero pool offset correctly', () => {
+    const f = new Float32Array([1.5, -2, 3.25]);
+    const pooled = Buffer.from(new Uint8Array(f.buffer)); // small Buffers come from the pool
+    const shifted = Buffer.concat([Buffer.from([9]), pooled]).subarray(1);
+    for (const b of [pooled, shifted]) {
+      expect([...toFloat32('F32', b)]).toEqual([1.5, -2, 3.25]);
+      expect([...toFloat32('I8', Buffer.from([1, 255]))]).toEqual([1, -1]);
+    }
+  });
+});

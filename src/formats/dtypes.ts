@@ -131,7 +131,8 @@ function checkMultiple(bytes: Uint8Array, size: number, what: string): number {
 
 /** A copy of `bytes` at offset 0 of a fresh buffer (always aligned). */
 function alignedCopy(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
+  // Not bytes.slice(): on a Node Buffer that is a view of the shared pool, not a copy.
+  return new Uint8Array(bytes).buffer;
 }
 
 /** Little-endian f16 bytes → Float32Array (new memory). */

@@ -67,6 +67,7 @@ describe('training config', () => {
     );
     expect(() => makeTrainConfig({ maxSteps: 0, epochs: 0 })).toThrow(/set maxSteps or epochs/);
     expect(() => makeTrainConfig({ gradAccum: 0 })).toThrow(/gradAccum must be an integer ≥ 1/);
-    expect(() => makeTrainConfig({ evalSplit: 0.9 })).toThrow(/evalSplit must be in \[0, 0.5\]/);
+    expect(() => makeTrainConfig({ evalSplit: 0.9 })).toThrow(/evalSplit must be a fraction in \[0, 0.5\] or a whole number of examples, got 0.9/);
+    expect(makeTrainConfig({ evalSplit: 3 }).evalSplit).toBe(3);
   });
 });

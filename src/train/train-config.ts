@@ -29,7 +29,7 @@ export interface TrainConfig {
   gradAccum: number;
   /** Tokens per sequence (longer examples are truncated). */
   seqLen: number;
-  /** Fraction of the examples held out for evaluation, in [0, 0.5]. */
+  /** Examples held out for evaluation: a fraction in [0, 0.5], or a count ≥ 1. */
   evalSplit: number;
   /** Seed for data shuffling and the eval split. */
   seed: number;
@@ -136,7 +136,10 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   int('batchSize', 1);
   int('gradAccum', 1);
   int('seqLen', 2);
-  if (!num(cfg.evalSplit) || cfg.evalSplit < 0 || cfg.evalSplit > 0.5) p.push(`evalSplit must be in [0, 0.5], got ${String(cfg.evalSplit)}`);
+  const es = cfg.evalSplit;
+  if (!num(es) || es < 0 || (es > 0.5 && (es < 1 || !Number.isInteger(es)))) {
+    p.push(`evalSplit must be a fraction in [0, 0.5] or a whole number of examples, got ${String(es)}`);
+  }
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0xffffffff) p.push(`seed must be an integer in [0, 2^32), got ${String(cfg.seed)}`);
   if (p.length) throw new TrainConfigError(`invalid training config:\n- ${p.join('\n- ')}`);
 }

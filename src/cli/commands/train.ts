@@ -87,7 +87,7 @@ export const trainCommand: Command = {
         weightDecay: num(values, 'weight-decay', 0, { min: 0 }),
       });
     } catch (e) {
-      if (e instanceof LoraConfigError || e instanceof TrainConfigError) throw new CliError(e.message.replace(/\n- /g, '; '));
+      if (e instanceof LoraConfigError || e instanceof TrainConfigError) throw new CliError(e.message.replace(/:\n- /, ': ').replace(/\n- /g, '; '));
       throw e;
     }
     let format: string;
