@@ -8,8 +8,9 @@ import { generateCommand } from './commands/generate.ts';
 import { gradCommand } from './commands/grad.ts';
 import { dataCommand } from './commands/data.ts';
 import { trainCommand } from './commands/train.ts';
+import { dequantizeCommand, quantizeCommand } from './commands/quantize.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand, dataCommand, trainCommand, generateCommand, gradCommand];
+const commands: Command[] = [gpuCommand, inspectCommand, quantizeCommand, dequantizeCommand, dataCommand, trainCommand, generateCommand, gradCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];

@@ -38,7 +38,7 @@ function f32Bytes(a: Float32Array): Uint8Array {
 }
 
 function bytesF32(b: Uint8Array): Float32Array {
-  const copy = b.slice(); // aligned, independent of the source buffer
+  const copy = new Uint8Array(b); // aligned, independent of the source (a Buffer's slice() would be a view)
   if (LITTLE_ENDIAN) return new Float32Array(copy.buffer, 0, copy.length >> 2);
   const dv = new DataView(copy.buffer);
   const out = new Float32Array(copy.length >> 2);
@@ -75,7 +75,7 @@ export function toBnbTensors(prefix: string, q: Quantized4): BnbTensor[] {
   const w = `${prefix}.weight`;
   const out: BnbTensor[] = [{ name: w, dtype: 'U8', shape: [q.packed.length, 1], data: q.packed }];
   if (q.nested) {
-    out.push({ name: `${w}.absmax`, dtype: 'U8', shape: [q.nested.qabsmax.length], data: q.nested.qabsmax.slice() });
+    out.push({ name: `${w}.absmax`, dtype: 'U8', shape: [q.nested.qabsmax.length], data: new Uint8Array(q.nested.qabsmax) });
   } else {
     if (!q.absmax) throw new Error(`${w}: neither absmax nor nested state present`);
     out.push({ name: `${w}.absmax`, dtype: 'F32', shape: [q.absmax.length], data: f32Bytes(q.absmax) });
@@ -126,7 +126,7 @@ export function fromBnbTensors(prefix: string, get: TensorGetter): Quantized4 {
   if (qs.shape.length !== 2) throw new Error(`${qsName}: shape [${qs.shape.join(', ')}] is not 2-D [out, in]`);
   const shape: [number, number] = [qs.shape[0], qs.shape[1]];
   const n = shape[0] * shape[1];
-  const packed = need('', 'U8', [(n + 1) >> 1, 1]).data.slice();
+  const packed = new Uint8Array(need('', 'U8', [(n + 1) >> 1, 1]).data);
   const nb = Math.ceil(n / qs.blocksize);
   const codeMap = bytesF32(need('quant_map', 'F32', [16]).data);
   const base = { type, blocksize: qs.blocksize, shape, dtype: qs.dtype, packed, codeMap };
@@ -137,7 +137,7 @@ export function fromBnbTensors(prefix: string, get: TensorGetter): Quantized4 {
     return { ...base, absmax: bytesF32(need('absmax', 'F32', [nb]).data), nested: null };
   }
   const nbs = qs.nested.blocksize;
-  const qabsmax = need('absmax', 'U8', [nb]).data.slice();
+  const qabsmax = new Uint8Array(need('absmax', 'U8', [nb]).data);
   const nestedAbsmax = bytesF32(need('nested_absmax', 'F32', [Math.ceil(nb / nbs)]).data);
   const nestedMap = bytesF32(need('nested_quant_map', 'F32', [256]).data);
   return { ...base, absmax: null, nested: { qabsmax, nestedAbsmax, offset: qs.nested.offset, nestedMap, nestedBlocksize: nbs } };
