@@ -132,15 +132,30 @@ export class GpuRuntime {
     return buf;
   }
 
-  /** Writes `data` into an existing buffer at `offset` (queued before the next submit). */
+  /**
+   * Writes `data` into an existing buffer at `offset`, ordered after the work recorded so far
+   * (queue.writeBuffer alone would land before recorded-but-unsubmitted dispatches, so with
+   * recorded work pending the bytes go through a staging buffer copied in the command stream).
+   */
   write(buf: GPUBuffer, data: ArrayBufferView, offset = 0): void {
-    if (data.byteLength % 4 === 0) {
-      this.device.queue.writeBuffer(buf, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-    } else {
-      const padded = new Uint8Array(align4(data.byteLength));
-      padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      this.device.queue.writeBuffer(buf, offset, padded);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const size = align4(bytes.byteLength);
+    if (size === 0) return;
+    if (!this.encoder) {
+      if (bytes.byteLength === size) this.device.queue.writeBuffer(buf, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+      else {
+        const padded = new Uint8Array(size);
+        padded.set(bytes);
+        this.device.queue.writeBuffer(buf, offset, padded);
+      }
+      return;
     }
+    const staging = this.device.createBuffer({ label: 'write.staging', size, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(staging.getMappedRange()).set(bytes);
+    staging.unmap();
+    this.endPass();
+    this.encoder.copyBufferToBuffer(staging, 0, buf, offset, size);
+    this.retire(staging);
   }
 
   /** An empty storage buffer of at least `bytes` bytes. */

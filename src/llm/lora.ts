@@ -148,7 +148,7 @@ export class LoraAdapter {
 
   /** Zeroes every gradient buffer. */
   zeroGrads(rt: GpuRuntime): void {
-    for (const m of this.modules.values()) rt.device.queue.writeBuffer(m.grads, 0, new Float32Array(m.size));
+    for (const m of this.modules.values()) rt.write(m.grads, new Float32Array(m.size));
   }
 
   /** Reads A and B of every module back (PEFT names → data). */

@@ -163,6 +163,29 @@ describe('GPU model vs float64 reference', () => {
     }
   });
 
+  it('gradient accumulation over micro-batches equals one batch of all their rows', async () => {
+    const { config, model } = await gpuModel('qwen2');
+    const { adapter } = loraFor(config);
+    const rows = (i: number) => ({
+      inputIds: [ROWS.inputIds[i]!],
+      segmentIds: [ROWS.segmentIds![i]!],
+      labels: [ROWS.labels![i]!],
+    });
+    const all = makeBatch({ inputIds: [ROWS.inputIds[0]!, ROWS.inputIds[2]!], segmentIds: [ROWS.segmentIds![0]!, ROWS.segmentIds![2]!], labels: [ROWS.labels![0]!, ROWS.labels![2]!] });
+    const [b0, b2] = [makeBatch(rows(0)), makeBatch(rows(2))];
+    adapter.zeroGrads(rt);
+    model.trainStep(all, adapter, 0);
+    const whole = await adapter.readGrads(rt);
+    adapter.zeroGrads(rt);
+    // Same shape twice: the second micro-batch's token upload must not overtake the first's work.
+    model.trainStep(b0, adapter, 0, all.count);
+    model.trainStep(b2, adapter, 1, all.count);
+    const acc = await adapter.readGrads(rt);
+    for (const [name, g] of whole) expect(maxRelErr(acc.get(name)!.data, g.data)).toBeLessThan(1e-5);
+    adapter.destroy();
+    model.destroy();
+  });
+
   it('LoRA dropout: loss and gradients match the reference run with the same masks', async () => {
     const { config, weights, model } = await gpuModel('llama');
     const tensors = randomLoraTensors(config, R, LORA_TARGETS, { seed: 12, std: 0.2 });
