@@ -51,6 +51,20 @@ describe('GPU runtime (Node, Dawn)', () => {
     await expect(rt.sync()).rejects.toThrow(/GPU error/);
   });
 
+  it('tracks live and peak GPU bytes of its buffers', () => {
+    const before = rt.memory.live;
+    rt.resetPeak();
+    const a = rt.create(1000);
+    const b = rt.upload(new Float32Array(300));
+    expect(rt.memory.live - before).toBe(1000 + 1200);
+    a.destroy();
+    a.destroy();
+    expect(rt.memory.live - before).toBe(1200);
+    expect(rt.memory.peak - before).toBe(2200);
+    b.destroy();
+    expect(rt.memory.live).toBe(before);
+  });
+
   it('pools buffers by size class', () => {
     const a = rt.pool.acquire(1000);
     rt.pool.release(a);

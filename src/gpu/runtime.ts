@@ -76,6 +76,8 @@ export class GpuRuntime {
   private pass: GPUComputePassEncoder | null = null;
   private pendingUploads: GPUBuffer[] = [];
   private profiler: Profiler | null = null;
+  private liveBytes = 0;
+  private peakBytes = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -129,7 +131,7 @@ export class GpuRuntime {
     });
     new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     buf.unmap();
-    return buf;
+    return this.track(buf);
   }
 
   /**
@@ -165,11 +167,41 @@ export class GpuRuntime {
         `buffer "${label}" needs ${bytes} bytes but this GPU allows at most ${this.device.limits.maxBufferSize} per buffer`,
       );
     }
-    return this.device.createBuffer({
-      label,
-      size: Math.max(4, align4(bytes)),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | usage,
-    });
+    return this.track(
+      this.device.createBuffer({
+        label,
+        size: Math.max(4, align4(bytes)),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | usage,
+      }),
+    );
+  }
+
+  /**
+   * Bytes of the storage buffers made through this runtime (upload/create) that are alive now,
+   * and the most alive at once since the last resetPeak() — the engine's GPU memory use.
+   */
+  get memory(): { live: number; peak: number } {
+    return { live: this.liveBytes, peak: this.peakBytes };
+  }
+
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
+  }
+
+  private track(buf: GPUBuffer): GPUBuffer {
+    const size = buf.size;
+    this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+    const destroy = buf.destroy.bind(buf);
+    let done = false;
+    buf.destroy = () => {
+      if (!done) {
+        done = true;
+        this.liveBytes -= size;
+      }
+      destroy();
+    };
+    return buf;
   }
 
   /**
