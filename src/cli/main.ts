@@ -9,8 +9,9 @@ import { gradCommand } from './commands/grad.ts';
 import { dataCommand } from './commands/data.ts';
 import { trainCommand } from './commands/train.ts';
 import { dequantizeCommand, quantizeCommand } from './commands/quantize.ts';
+import { benchCommand } from './commands/bench.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand, quantizeCommand, dequantizeCommand, dataCommand, trainCommand, generateCommand, gradCommand];
+const commands: Command[] = [gpuCommand, inspectCommand, quantizeCommand, dequantizeCommand, dataCommand, trainCommand, generateCommand, gradCommand, benchCommand];
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];

@@ -32,7 +32,7 @@ describe('quantization cost on stories260K', () => {
     if (!dir) return;
     const tok = createTokenizer(readFileSync(join(dir, 'tokenizer.json'), 'utf8'), readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
     const ids = TINY_STORIES.map((s) => tok.encode(s));
-    const batch = makeBatch({ inputIds: ids, padId: 0 });
+    const batch = makeBatch({ inputIds: ids }, { padId: 0 });
     const loss: Record<string, number> = {};
     for (const quant of ['none', 'nf4', 'fp4'] as QuantChoice[]) {
       const { model } = await loadGpuModel(rt, modelFolder(dir), { quant, maxPositions: 128 });

@@ -1,0 +1,53 @@
+// `qlora bench [--quick] [--only quant|train]` (`npm run bench`): the benchmarks, measured side
+// by side in one run on this machine's WebGPU adapter — 4-bit kernels against their baselines
+// and peers, then whole QLoRA training steps against the best matmul rate. Prints a table and
+// writes the JSON to bench-results/bench-<time>.json.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { choice, type Command } from '../args.ts';
+import { createNodeRuntime } from '../../gpu/node.ts';
+import { benchQuant } from '../../bench/quant.bench.ts';
+import { benchTrain, syntheticLlama, type TrainBenchCase } from '../../bench/train.bench.ts';
+import { renderJson, renderTable } from '../../bench/report.ts';
+import type { BenchResult } from '../../bench/harness.ts';
+import { modelFolder } from '../../node/model-folder.ts';
+import { sharedModel } from '../shared-dir.ts';
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'run the benchmarks (kernels and training) and write a JSON report',
+  usage: 'qlora bench [--quick] [--only quant|train] [--out <dir>]',
+  options: { quick: { type: 'boolean' }, only: { type: 'string' }, out: { type: 'string' } },
+  async run(values) {
+    const quick = values.quick === true;
+    const only = choice(values, 'only', ['quant', 'train', 'all'] as const, 'all');
+    const rt = await createNodeRuntime();
+    const a = rt.adapter;
+    const context = {
+      adapter: `${[a.vendor, a.architecture, a.description].filter(Boolean).join(' ')} (${a.backend})`,
+      date: new Date().toISOString(),
+      quick,
+      node: process.version,
+    };
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const results: BenchResult[] = [];
+    if (only !== 'train') results.push(...(await benchQuant(rt, { quick, log })));
+    if (only !== 'quant') {
+      const cases: TrainBenchCase[] = [];
+      const stories = sharedModel('stories260K');
+      if (stories) cases.push({ name: 'stories260K', files: modelFolder(stories), B: 4, S: quick ? 64 : 128, rank: 16 });
+      else log('stories260K skipped: ../shared/models/stories260K is absent');
+      cases.push({ name: 'synthetic Llama (hidden 512, 4 layers)', files: syntheticLlama(), B: 1, S: quick ? 64 : 128, rank: 16 });
+      const best = Math.max(0, ...results.filter((r) => /matmul/i.test(r.name) && r.gflops).map((r) => r.gflops!));
+      results.push(...(await benchTrain(rt, cases, { quick, matmulGflops: best })));
+    }
+    process.stdout.write(renderTable(results, context) + '\n');
+    const dir = (values.out as string | undefined) ?? 'bench-results';
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `bench-${context.date.replace(/[:.]/g, '-')}.json`);
+    await writeFile(file, renderJson(results, context) + '\n');
+    process.stderr.write(`wrote ${file}\n`);
+    rt.destroy();
+  },
+};
