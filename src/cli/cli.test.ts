@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, sharedPath } from '../test/shared.ts';
+import { REPO_ROOT, sharedPath } from '../node/shared.ts';
 import { writeSafetensors, openSafetensors } from '../formats/safetensors.ts';
 import { readFileSync } from 'node:fs';
 import { bytesSource } from '../formats/byte-source.ts';

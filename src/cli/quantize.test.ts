@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, sharedPath } from '../test/shared.ts';
+import { REPO_ROOT, sharedPath } from '../node/shared.ts';
 import { openSafetensors, writeSafetensors } from '../formats/safetensors.ts';
 import { bytesSource } from '../formats/byte-source.ts';
 import { loadModel } from '../model/weights.ts';

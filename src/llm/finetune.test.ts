@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { modelFolder } from '../node/model-folder.ts';
-import { sharedPath } from '../test/shared.ts';
+import { sharedPath } from '../node/shared.ts';
 import { prepareData } from '../data/pipeline.ts';
 import { createDataTokenizer } from '../data/tokenize.ts';
 import { chatTemplateFromConfig } from '../data/template.ts';

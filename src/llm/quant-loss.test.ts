@@ -8,7 +8,7 @@ import { createNodeRuntime } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { modelFolder } from '../node/model-folder.ts';
 import { createTokenizer } from '../model/tokenizer.ts';
-import { sharedPath } from '../test/shared.ts';
+import { sharedPath } from '../node/shared.ts';
 import { loadGpuModel, type QuantChoice } from './load.ts';
 import { makeBatch } from './batch.ts';
 

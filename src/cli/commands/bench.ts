@@ -12,7 +12,7 @@ import { benchTrain, syntheticLlama, type TrainBenchCase } from '../../bench/tra
 import { renderJson, renderTable } from '../../bench/report.ts';
 import type { BenchResult } from '../../bench/harness.ts';
 import { modelFolder } from '../../node/model-folder.ts';
-import { sharedModel } from '../shared-dir.ts';
+import { sharedPath } from '../../node/shared.ts';
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -35,9 +35,8 @@ export const benchCommand: Command = {
     if (only !== 'train') results.push(...(await benchQuant(rt, { quick, log })));
     if (only !== 'quant') {
       const cases: TrainBenchCase[] = [];
-      const stories = sharedModel('stories260K');
+      const stories = sharedPath('models/stories260K');
       if (stories) cases.push({ name: 'stories260K', files: modelFolder(stories), B: 4, S: quick ? 64 : 128, rank: 16 });
-      else log('stories260K skipped: ../shared/models/stories260K is absent');
       cases.push({ name: 'synthetic Llama (hidden 512, 4 layers)', files: syntheticLlama(), B: 1, S: quick ? 64 : 128, rank: 16 });
       const best = Math.max(0, ...results.filter((r) => /matmul/i.test(r.name) && r.gflops).map((r) => r.gflops!));
       results.push(...(await benchTrain(rt, cases, { quick, matmulGflops: best })));

@@ -9,8 +9,10 @@ import { dequantize4bit, quantize4bit } from '../blockwise4.ts';
 import { dynamicMap256, FP4_THRESHOLDS, NF4_THRESHOLDS, type QuantType } from '../codes.ts';
 import { doubleQuantize, rebuildAbsmax } from '../double-quant.ts';
 import {
+  absmaxIsSafe,
   destroyQuant4,
   gpuDequantize4,
+  gpuCheckAbsmax,
   gpuDoubleQuantize,
   gpuQuantize4,
   gpuRebuildAbsmax,
@@ -68,7 +70,7 @@ function awkwardData(n: number, bs: number, seed: number): Float32Array {
   for (let b = 0; b < nb; b++) {
     const s = b * bs;
     const e = Math.min(n, s + bs);
-    const kind = b % 12;
+    const kind = b % 14;
     for (let i = s; i < e; i++) {
       const j = i - s;
       switch (kind) {
@@ -87,6 +89,12 @@ function awkwardData(n: number, bs: number, seed: number): Float32Array {
           break;
         case 11: // infinities (absmax = inf, r = 0: x = +-0, and NaN for the infinities)
           a[i] = j === 1 ? Infinity : j === 4 ? -Infinity : a[i]!;
+          break;
+        case 12: // NaNs among ordinary values (ignored by absmax, code 0)
+          a[i] = j % 7 === 3 ? NaN : a[i]!;
+          break;
+        case 13: // all NaN (a full block's absmax is -FLT_MAX, a partial one's 0)
+          a[i] = NaN;
           break;
         case 4: // huge, just above 2^126
           a[i] = a[i]! * 1.9e39;
@@ -135,16 +143,18 @@ const SIZES: Array<[number, number]> = [
 describe('GPU 4-bit quantize (bit-exact with the CPU reference)', () => {
   for (const type of ['nf4', 'fp4'] as QuantType[]) {
     for (const [n, bs] of SIZES) {
-      it(`${type} n=${n} blocksize=${bs}`, async () => {
+      it(`${type} n=${n} blocksize=${bs}, CUDA fast-math (FTZ) and IEEE subnormals`, async () => {
         const data = awkwardData(n, bs, n * 31 + bs);
-        const want = quantize4bit(data, { type, blocksize: bs });
         const src = rt.upload(data);
-        const q = gpuQuantize4(rt, src, n, { type, blocksize: bs });
-        const got = await readQuant4(rt, q);
-        expectSameBits(got.absmax, want.absmax, `${type} absmax`);
-        expectSameBytes(got.packed, want.packed, `${type} packed`);
+        for (const ftz of [true, false]) {
+          const want = quantize4bit(data, { type, blocksize: bs, ftz });
+          const q = gpuQuantize4(rt, src, n, { type, blocksize: bs, ftz });
+          const got = await readQuant4(rt, q);
+          expectSameBits(got.absmax, want.absmax, `${type} ftz=${ftz} absmax`);
+          expectSameBytes(got.packed, want.packed, `${type} ftz=${ftz} packed`);
+          destroyQuant4(q);
+        }
         src.destroy();
-        destroyQuant4(q);
       });
     }
   }
@@ -159,6 +169,8 @@ describe('GPU 4-bit quantize (bit-exact with the CPU reference)', () => {
       const got = await readQuant4(rt, q);
       expectSameBits(got.absmax, want.absmax, `bs=${bs} absmax`);
       expectSameBytes(got.packed, want.packed, `bs=${bs} packed`);
+      expect(q.absmaxSafe).toBe(false); // unknown until checked
+      expect(await gpuCheckAbsmax(rt, q)).toBe(absmaxIsSafe(want.absmax, q.codeValues));
       const dq = await gpuDoubleQuantize(rt, q);
       const wantDq = doubleQuantize(want.absmax);
       const rebuilt = await readQuant4(rt, dq);
@@ -175,11 +187,14 @@ describe('GPU 4-bit dequantize (bit-exact with the CPU reference)', () => {
       it(`${type} n=${n} blocksize=${bs}, plain and double-quantized absmax`, async () => {
         const data = awkwardData(n, bs, n * 7 + bs);
         const q = quantize4bit(data, { type, blocksize: bs });
-        // plain f32 absmax
+        // plain f32 absmax, FTZ and IEEE; the zoo has unsafe absmax (tiny, huge, inf) unless n is tiny
         const t = uploadQuant4(rt, { type, blocksize: bs, n, packed: q.packed, absmax: q.absmax });
-        const out = gpuDequantize4(rt, t);
-        expectSameBits(await readDequantized(rt, out, n), dequantize4bit(q.packed, q.absmax, n, type, bs), `${type} plain`);
-        out.destroy();
+        if (n > 3 * bs) expect(t.absmaxSafe).toBe(false);
+        for (const ftz of [true, false]) {
+          const out = gpuDequantize4(rt, t, undefined, { ftz });
+          expectSameBits(await readDequantized(rt, out, n), dequantize4bit(q.packed, q.absmax, n, type, bs, undefined, ftz), `${type} plain ftz=${ftz}`);
+          out.destroy();
+        }
         destroyQuant4(t);
         // double-quantized absmax (gaussian weights only: the zoo's absmax range is not representable)
         const gdata = awkwardData(n, bs, 5).map((v, i) => (i % bs === 0 ? 0.2 : Math.max(-0.2, Math.min(0.2, v))));
@@ -195,12 +210,24 @@ describe('GPU 4-bit dequantize (bit-exact with the CPU reference)', () => {
           absmax: null,
           nested: { qabsmax: dq.qabsmax, nestedAbsmax: dq.nestedAbsmax, offset: dq.offset, nestedMap: map },
         });
-        const outd = gpuDequantize4(rt, td);
-        expectSameBits(await readDequantized(rt, outd, n), dequantize4bit(gq.packed, rebuilt, n, type, bs), `${type} double quant`);
+        expect(td.absmaxSafe).toBe(true);
+        // the fast (float) kernel and the integer one agree bit for bit with the reference
+        for (const exact of [false, true]) {
+          const outd = gpuDequantize4(rt, td, undefined, { exact });
+          expectSameBits(await readDequantized(rt, outd, n), dequantize4bit(gq.packed, rebuilt, n, type, bs), `${type} double quant exact=${exact}`);
+          outd.destroy();
+        }
+        const tp = uploadQuant4(rt, { type, blocksize: bs, n, packed: gq.packed, absmax: gq.absmax });
+        expect(tp.absmaxSafe).toBe(true);
+        for (const exact of [false, true]) {
+          const outp = gpuDequantize4(rt, tp, undefined, { exact });
+          expectSameBits(await readDequantized(rt, outp, n), dequantize4bit(gq.packed, gq.absmax, n, type, bs), `${type} gaussian exact=${exact}`);
+          outp.destroy();
+        }
+        destroyQuant4(tp);
         const ab = gpuRebuildAbsmax(rt, td);
         expectSameBits(await rt.readF32(ab, rebuilt.length), rebuilt, `${type} rebuilt absmax`);
         ab.destroy();
-        outd.destroy();
         destroyQuant4(td);
       });
     }
@@ -213,6 +240,9 @@ describe('GPU 4-bit dequantize (bit-exact with the CPU reference)', () => {
     const nb = Math.ceil(n / bs);
     const packed = new Uint8Array((n + 1) >> 1).map(() => Math.floor(rand() * 256));
     const absmaxBits = new Uint32Array(nb).map((_, b) => {
+      if (b === 5) return 0x7f800000; // inf
+      if (b === 6) return 0x7fc00001; // NaN
+      if (b === 7) return 0xff7fffff; // -FLT_MAX (an all-NaN block's absmax)
       if (b % 4 === 0) return Math.floor(rand() * 0x00800000); // subnormal absmax
       if (b % 4 === 1) return Math.floor(rand() * 0x08000000); // tiny normals: subnormal products
       return Math.floor(rand() * 0x7f000000); // anything finite
@@ -220,9 +250,11 @@ describe('GPU 4-bit dequantize (bit-exact with the CPU reference)', () => {
     const absmax = new Float32Array(absmaxBits.buffer);
     for (const type of ['nf4', 'fp4'] as QuantType[]) {
       const t = uploadQuant4(rt, { type, blocksize: bs, n, packed, absmax });
-      const out = gpuDequantize4(rt, t);
-      expectSameBits(await readDequantized(rt, out, n), dequantize4bit(packed, absmax, n, type, bs), `${type} random`);
-      out.destroy();
+      for (const ftz of [true, false]) {
+        const out = gpuDequantize4(rt, t, undefined, { ftz });
+        expectSameBits(await readDequantized(rt, out, n), dequantize4bit(packed, absmax, n, type, bs, undefined, ftz), `${type} random ftz=${ftz}`);
+        out.destroy();
+      }
       destroyQuant4(t);
     }
   });

@@ -3,14 +3,17 @@
 // Kernels: shaders/quant4.wgsl. Packed bytes live on the GPU as little-endian u32 words: byte k of the
 // bnb packed array is byte (k % 4) of word k / 4; buffers are zero padded to whole words.
 //
+// Subnormals: `ftz` (default true) flushes subnormal inputs and results to zero like bnb's CUDA build
+// (--use_fast_math), the CPU reference's default; ftz: false gives IEEE subnormals (the reference's ftz: false).
+//
 // Double quantization (absmax -> u8 codes + nested absmax + offset) runs on the CPU (src/quant's
 // doubleQuantize) from the GPU's absmax: its offset is a mean over all blocks whose f32 result depends on
 // the summation order, and the CPU reference defines that order. It touches only n/blocksize values.
 
 import type { GpuRuntime } from '../../gpu/runtime.ts';
 import { ALLOWED_BLOCKSIZES } from '../blockwise4.ts';
-import { dynamicMap256, FP4_DEQUANT_LUT, NF4_CODE, type QuantType } from '../codes.ts';
-import { doubleQuantize, NESTED_BLOCKSIZE } from '../double-quant.ts';
+import { dynamicMap256, FP4_DEQUANT_LUT, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS, type QuantType } from '../codes.ts';
+import { doubleQuantize, NESTED_BLOCKSIZE, rebuildAbsmax } from '../double-quant.ts';
 
 export const QUANT4_SHADER = 'quant4';
 const QWG = 64;
@@ -44,7 +47,7 @@ export interface GpuNestedAbsmax {
   nestedAbsmax: GPUBuffer;
   /** f32 offset (already rounded to f32). */
   offset: number;
-  /** The 256-entry f32 map (uniform + storage usage). */
+  /** The 256-entry f32 map. */
   map: GPUBuffer;
   nestedBlocksize: number;
 }
@@ -59,9 +62,16 @@ export interface GpuQuant4 {
   /** f32 absmax per block (plain), or null when `nested` is set. */
   absmax: GPUBuffer | null;
   nested: GpuNestedAbsmax | null;
-  /** The 16 code values used to dequantize (uniform buffer). */
-  code: GPUBuffer;
+  /** The byte-pair code table used to dequantize: 256 × (code[b >> 4], code[b & 15]) f32 (2 KB). */
+  lut: GPUBuffer;
+  /** The 16 code values behind `lut`. */
   codeValues: Float32Array;
+  /**
+   * Whether every (rebuilt) absmax is finite and large enough that no code * absmax is subnormal, so the
+   * fast floating-point dequantizer is exact; false selects the integer one. Known from the values at
+   * upload; false after gpuQuantize4 until gpuCheckAbsmax (or gpuDoubleQuantize) has looked.
+   */
+  absmaxSafe: boolean;
 }
 
 /** The table CUDA's dequantizer uses for a type (FP4 index 8 is -0). */
@@ -91,16 +101,42 @@ export function grid2d(rt: GpuRuntime, count: number): [number, number] {
   return [Math.ceil(count / y), y];
 }
 
-/** A 16-entry code table as a uniform buffer. */
-export function uploadCode(rt: GpuRuntime, code: Float32Array): GPUBuffer {
+/**
+ * The byte-pair table of a 16-entry code table: entry b = (code[b >> 4], code[b & 15]), the two values a
+ * packed byte b decodes to (high nibble first). Entry c < 16 has code[c] as its second value.
+ */
+export function bytePairTable(code: Float32Array): Float32Array {
   if (code.length !== 16) throw new Error(`a 4-bit code table has 16 entries, got ${code.length}`);
-  return rt.upload(code, 'quant4-code', GPUBufferUsage.UNIFORM);
+  const t = new Float32Array(512);
+  for (let b = 0; b < 256; b++) {
+    t[2 * b] = code[b >> 4]!;
+    t[2 * b + 1] = code[b & 15]!;
+  }
+  return t;
 }
 
-/** A 256-entry map as a buffer usable as uniform and storage. */
+/** Uploads the byte-pair table of a code table (storage buffer, 2 KB). */
+export function uploadCodeTable(rt: GpuRuntime, code: Float32Array): GPUBuffer {
+  return rt.upload(bytePairTable(code), 'quant4-code-table');
+}
+
+/** A 256-entry map as a storage buffer. */
 export function uploadMap(rt: GpuRuntime, map: Float32Array): GPUBuffer {
   if (map.length !== 256) throw new Error(`the nested map has 256 entries, got ${map.length}`);
-  return rt.upload(map, 'quant4-nested-map', GPUBufferUsage.UNIFORM);
+  return rt.upload(map, 'quant4-nested-map');
+}
+
+/** Whether the fast float dequantizer is exact for these absmax values and code table (see GpuQuant4). */
+export function absmaxIsSafe(absmax: Float32Array, code: Float32Array): boolean {
+  const safeExp = safeAbsmaxExponent(code);
+  const u = new Uint32Array(absmax.buffer, absmax.byteOffset, absmax.length);
+  for (let i = 0; i < u.length; i++) {
+    const b = u[i]!;
+    if ((b & 0x7fffffff) === 0) continue; // +-0: code * 0 is a zero either way
+    const e = (b >>> 23) & 0xff;
+    if (e < safeExp || e === 255) return false;
+  }
+  return true;
 }
 
 /** Uploads a CPU 4-bit tensor once. `code` overrides the dequantization table (default: CUDA's). */
@@ -115,6 +151,7 @@ export function uploadQuant4(rt: GpuRuntime, q: Quant4Data, opts: { code?: Float
   const codeValues = new Float32Array(opts.code ?? defaultDequantCode(q.type));
   let absmax: GPUBuffer | null = null;
   let nested: GpuNestedAbsmax | null = null;
+  let absmaxSafe: boolean;
   if (q.nested) {
     const nbs = q.nested.nestedBlocksize ?? NESTED_BLOCKSIZE;
     log2Exact(nbs, 'nested blocksize');
@@ -127,9 +164,20 @@ export function uploadQuant4(rt: GpuRuntime, q: Quant4Data, opts: { code?: Float
       map: uploadMap(rt, q.nested.nestedMap),
       nestedBlocksize: nbs,
     };
+    const nestedNeed = Math.ceil(nb / nbs);
+    const rebuilt = rebuildAbsmax(
+      q.nested.qabsmax.subarray(0, nb),
+      q.nested.nestedAbsmax.subarray(0, nestedNeed),
+      q.nested.offset,
+      q.nested.nestedMap,
+      nbs,
+      false,
+    );
+    absmaxSafe = absmaxIsSafe(rebuilt, codeValues);
   } else {
     if (!q.absmax || q.absmax.length < nb) throw new Error(`absmax needs ${nb} entries`);
     absmax = rt.upload(q.absmax.subarray(0, nb), 'quant4-absmax');
+    absmaxSafe = absmaxIsSafe(q.absmax.subarray(0, nb), codeValues);
   }
   return {
     type: q.type,
@@ -138,15 +186,16 @@ export function uploadQuant4(rt: GpuRuntime, q: Quant4Data, opts: { code?: Float
     packed: rt.upload(packedBytes, 'quant4-packed'),
     absmax,
     nested,
-    code: uploadCode(rt, codeValues),
+    lut: uploadCodeTable(rt, codeValues),
     codeValues,
+    absmaxSafe,
   };
 }
 
 export function destroyQuant4(t: GpuQuant4): void {
   t.packed.destroy();
   t.absmax?.destroy();
-  t.code.destroy();
+  t.lut.destroy();
   if (t.nested) {
     t.nested.qabsmax.destroy();
     t.nested.nestedAbsmax.destroy();
@@ -168,46 +217,41 @@ export function safeAbsmaxExponent(code: Float32Array): number {
 }
 
 /**
- * Dequantizes on the GPU: f32 out[i] = code[nibble(i)] * absmax[i / blocksize], bit-exact.
- * The output holds ceil(n/8)*8 floats (the tail past n is padding); pass `out` to reuse a buffer.
+ * Dequantizes on the GPU: f32 out[i] = ftz(code[nibble(i)] * absmax[i / blocksize]), bit-exact with
+ * dequantize4bit (ftz: false = IEEE). A double-quantized absmax is rebuilt first (bit-exact with
+ * rebuildAbsmax). The output holds ceil(n/8)*8 floats (the tail past n is padding); pass `out` to reuse.
  */
-export function gpuDequantize4(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer): GPUBuffer {
+export function gpuDequantize4(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer, opts: { ftz?: boolean; exact?: boolean } = {}): GPUBuffer {
   const nWords = Math.ceil(t.n / 8);
   const bytes = Math.max(32, nWords * 32);
   const dst = out ?? rt.create(bytes, 'dequant4-out');
   if (dst.size < bytes) throw new Error(`gpuDequantize4: out has ${dst.size} bytes, needs ${bytes}`);
   if (nWords === 0) return dst;
-  const [gx, gy] = grid2d(rt, Math.ceil(nWords / DWG));
-  const nested = t.nested;
-  const params = rt.uniform(
-    [
-      nWords,
-      log2Exact(t.blocksize / 8, 'blocksize/8'),
-      gx * DWG,
-      safeAbsmaxExponent(t.codeValues),
-      nested ? nested.offset : 0,
-      0,
-      nested ? log2Exact(nested.nestedBlocksize, 'nested blocksize') : 8,
-    ],
-    'uuuufuu',
-  );
-  if (nested) {
-    rt.dispatch(QUANT4_SHADER, 'dequant4_dq', [params, t.code, t.packed, nested.qabsmax, dst, nested.nestedAbsmax, nested.map], [gx, gy], {
-      DWG,
-    });
-  } else {
-    rt.dispatch(QUANT4_SHADER, 'dequant4', [params, t.code, t.packed, t.absmax!, dst], [gx, gy], { DWG });
+  let absmax = t.absmax;
+  let pooled: GPUBuffer | null = null;
+  if (t.nested) {
+    pooled = rt.pool.acquire(Math.ceil(t.n / t.blocksize) * 4, 'dequant4-absmax');
+    absmax = gpuRebuildAbsmax(rt, t, pooled, opts);
   }
+  const [gx, gy] = grid2d(rt, Math.ceil(nWords / DWG));
+  const params = rt.uniform([nWords, log2Exact(t.blocksize / 8, 'blocksize/8'), gx * DWG, opts.ftz === false ? 0 : 1]);
+  const entry = t.absmaxSafe && !opts.exact ? 'dequant4' : 'dequant4_exact';
+  rt.dispatch(QUANT4_SHADER, entry, [params, t.lut, t.packed, absmax!, dst], [gx, gy], { DWG });
+  // later work in the same command stream may reuse the pooled buffer: it runs after this dispatch
+  if (pooled) rt.pool.release(pooled);
   return dst;
 }
 
 /** Rebuilds the f32 absmax of a double-quantized tensor on the GPU (bit-exact with rebuildAbsmax). */
-export function gpuRebuildAbsmax(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer): GPUBuffer {
+export function gpuRebuildAbsmax(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer, opts: { ftz?: boolean } = {}): GPUBuffer {
   if (!t.nested) throw new Error('gpuRebuildAbsmax: the tensor is not double-quantized');
   const nb = Math.ceil(t.n / t.blocksize);
   const dst = out ?? rt.create(nb * 4, 'absmax-f32');
   const [gx, gy] = grid2d(rt, Math.ceil(nb / DWG));
-  const params = rt.uniform([nb, gx * DWG, 0, t.nested.offset, log2Exact(t.nested.nestedBlocksize, 'nested blocksize')], 'uuufu');
+  const params = rt.uniform(
+    [nb, gx * DWG, opts.ftz === false ? 0 : 1, t.nested.offset, log2Exact(t.nested.nestedBlocksize, 'nested blocksize')],
+    'uuufu',
+  );
   rt.dispatch(QUANT4_SHADER, 'rebuild_absmax_f32', [params, t.nested.qabsmax, t.nested.nestedAbsmax, t.nested.map, dst], [gx, gy], {
     DWG,
   });
@@ -217,6 +261,8 @@ export function gpuRebuildAbsmax(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer):
 export interface Quantize4Options {
   type: QuantType;
   blocksize?: number;
+  /** Flush subnormals like CUDA fast math (default true); false: IEEE. */
+  ftz?: boolean;
 }
 
 /**
@@ -237,25 +283,87 @@ export function gpuQuantize4(rt: GpuRuntime, src: GPUBuffer, n: number, opts: Qu
   const codeValues = defaultDequantCode(opts.type);
   if (nb > 0) {
     const [gx, gy] = grid2d(rt, Math.ceil(nb / bpw));
-    const params = rt.uniform([n, nWords, nb, wpb, tpb, gx, opts.type === 'nf4' ? 0 : 1, 0]);
+    const params = rt.uniform([
+      n,
+      nWords,
+      nb,
+      wpb,
+      tpb,
+      gx,
+      opts.type === 'nf4' ? 0 : 1,
+      opts.ftz === false ? 0 : 1,
+      bs,
+      0,
+      0,
+      0,
+      ...thresholdWords(),
+    ]);
     rt.dispatch(QUANT4_SHADER, 'quantize4', [params, src, packed, absmax], [gx, gy], { QWG });
   }
-  return { type: opts.type, n, blocksize: bs, packed, absmax, nested: null, code: uploadCode(rt, codeValues), codeValues };
+  return {
+    type: opts.type,
+    n,
+    blocksize: bs,
+    packed,
+    absmax,
+    nested: null,
+    lut: uploadCodeTable(rt, codeValues),
+    codeValues,
+    absmaxSafe: false,
+  };
+}
+
+/**
+ * Reads back the absmax of a GPU-quantized tensor and records whether the fast dequantizer is exact for it
+ * (see GpuQuant4.absmaxSafe). Returns the flag.
+ */
+export async function gpuCheckAbsmax(rt: GpuRuntime, t: GpuQuant4): Promise<boolean> {
+  const nb = Math.ceil(t.n / t.blocksize);
+  if (nb === 0) return (t.absmaxSafe = true);
+  let absmax: Float32Array;
+  if (t.absmax) {
+    absmax = await rt.readF32(t.absmax, nb);
+  } else {
+    const buf = gpuRebuildAbsmax(rt, t, undefined, { ftz: false });
+    absmax = await rt.readF32(buf, nb);
+    buf.destroy();
+  }
+  t.absmaxSafe = absmaxIsSafe(absmax, t.codeValues);
+  return t.absmaxSafe;
+}
+
+let thresholdCache: number[] | null = null;
+/** The NF4 (15, padded to 16) and FP4 (7, padded to 8) thresholds of src/quant/codes.ts as f32 bits. */
+function thresholdWords(): number[] {
+  if (!thresholdCache) {
+    const bits = (a: Float32Array) => Array.from(new Uint32Array(new Float32Array(a).buffer));
+    const nf4 = bits(NF4_THRESHOLDS);
+    const fp4 = bits(FP4_THRESHOLDS);
+    if (nf4.length !== 15 || fp4.length !== 7) throw new Error('unexpected threshold tables in src/quant/codes.ts');
+    thresholdCache = [...nf4, 0x7f800000, ...fp4, 0x7f800000];
+  }
+  return thresholdCache;
 }
 
 /**
  * Double-quantizes the absmax of a GPU-quantized tensor (on the CPU, see the header) and returns the
  * tensor with nested absmax; the plain absmax buffer is destroyed. Bit-exact with quantizeLinear's path.
  */
-export async function gpuDoubleQuantize(rt: GpuRuntime, t: GpuQuant4, opts: { offset?: number; map?: Float32Array } = {}): Promise<GpuQuant4> {
+export async function gpuDoubleQuantize(
+  rt: GpuRuntime,
+  t: GpuQuant4,
+  opts: { offset?: number; map?: Float32Array; ftz?: boolean } = {},
+): Promise<GpuQuant4> {
   if (!t.absmax) throw new Error('gpuDoubleQuantize: the tensor is already double-quantized');
   const nb = Math.ceil(t.n / t.blocksize);
   const absmax = await rt.readF32(t.absmax, nb);
   const map = opts.map ?? dynamicMap256();
-  const dq = doubleQuantize(absmax, { offset: opts.offset, map });
+  const dq = doubleQuantize(absmax, { offset: opts.offset, map, ftz: opts.ftz });
   t.absmax.destroy();
+  const rebuilt = rebuildAbsmax(dq.qabsmax, dq.nestedAbsmax, dq.offset, map, dq.nestedBlocksize, false);
   return {
     ...t,
+    absmaxSafe: absmaxIsSafe(rebuilt, t.codeValues),
     absmax: null,
     nested: {
       qabsmax: rt.upload(dq.qabsmax, 'quant4-qabsmax'),
@@ -268,7 +376,7 @@ export async function gpuDoubleQuantize(rt: GpuRuntime, t: GpuQuant4, opts: { of
 }
 
 /** Reads a GPU 4-bit tensor back: packed bytes (ceil(n/2)) and the f32 absmax (rebuilt if nested). */
-export async function readQuant4(rt: GpuRuntime, t: GpuQuant4): Promise<{ packed: Uint8Array; absmax: Float32Array }> {
+export async function readQuant4(rt: GpuRuntime, t: GpuQuant4, opts: { ftz?: boolean } = {}): Promise<{ packed: Uint8Array; absmax: Float32Array }> {
   const nb = Math.ceil(t.n / t.blocksize);
   const words = Math.max(1, Math.ceil(t.n / 8));
   const packed = new Uint8Array(await rt.read(t.packed, words * 4)).slice(0, (t.n + 1) >> 1);
@@ -276,7 +384,7 @@ export async function readQuant4(rt: GpuRuntime, t: GpuQuant4): Promise<{ packed
   if (t.absmax) {
     absmax = nb ? await rt.readF32(t.absmax, nb) : new Float32Array(0);
   } else {
-    const buf = gpuRebuildAbsmax(rt, t);
+    const buf = gpuRebuildAbsmax(rt, t, undefined, opts);
     absmax = nb ? await rt.readF32(buf, nb) : new Float32Array(0);
     buf.destroy();
   }

@@ -1,9 +1,10 @@
 // Host side of shaders/matmul.wgsl: the plain f32 register-tiled matmul y = x·Wᵀ (+ bias) with the
-// same tiling as the fused 4-bit kernel (the benchmark baseline, and a general f32 matmul for the
-// training engine), and the vec4 copy kernel (the bandwidth baseline).
+// same tiles as the fused 4-bit kernel (the benchmark baseline, and a general f32 matmul for the
+// training engine), and the vec4 copy kernel (the bandwidth baseline). Tile choice per adapter and shape.
 
 import type { GpuRuntime } from '../../gpu/runtime.ts';
 import { grid2d } from './gpu-quant.ts';
+import { f32Entry, FWD_TILES } from './wgsl-gen.ts';
 
 export const MATMUL_SHADER = 'matmul';
 
@@ -20,9 +21,22 @@ export function isCpuAdapter(rt: GpuRuntime): boolean {
   return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|cpu/i.test([a.vendor, a.architecture, a.device, a.description, a.backend].join(' '));
 }
 
-/** The f32 tile for this adapter (the same as the fused 4-bit forward tile). */
-export function defaultF32Tile(rt: GpuRuntime): TileConfig {
-  return isCpuAdapter(rt) ? { tm: 4, tn: 4, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
+export function isFwdTile(t: { tm: number; tn: number }): boolean {
+  return FWD_TILES.some(([m, n]) => m === t.tm && n === t.tn);
+}
+
+/**
+ * The forward tile for an M×K·Wᵀ[N,K] product on this adapter (shared by the f32 and the 4-bit kernels).
+ * CPU implementations: the tallest tile M allows (SwiftShader runs loads as per-lane loops, so reuse per
+ * load is everything: 32×8 reached ~6 GFLOP/s where 4×4 gets ~2). GPUs: small tiles, many threads.
+ */
+export function pickFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
+  if (!isCpuAdapter(rt)) return M >= 8 && N >= 1024 ? { tm: 8, tn: 4, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
+  const tn = N >= 8 ? 8 : 4;
+  for (const tm of [32, 16, 8, 4]) {
+    if (M >= tm && isFwdTile({ tm, tn })) return { tm, tn, wg: 64 };
+  }
+  return M === 1 ? { tm: 1, tn: 4, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
 }
 
 let dummies = new WeakMap<GpuRuntime, GPUBuffer>();
@@ -34,18 +48,20 @@ function dummyStorage(rt: GpuRuntime): GPUBuffer {
   }
   return b;
 }
-/** Forget cached helper buffers (tests that destroy runtimes). */
+/** Forget cached helper buffers. */
 export function resetMatmulF32Cache(): void {
   dummies = new WeakMap();
 }
 
-function checkTile(t: TileConfig): void {
-  if (!(t.tm >= 1 && t.tm <= 8 && t.tn >= 1 && t.tn <= 8)) throw new Error(`tile ${t.tm}x${t.tn}: TM and TN must be 1..8`);
+export function checkFwdTile(t: TileConfig): void {
+  if (!isFwdTile(t)) {
+    throw new Error(`tile ${t.tm}x${t.tn} is not generated (choose one of ${FWD_TILES.map(([m, n]) => `${m}x${n}`).join(', ')})`);
+  }
 }
 
 /**
  * y[M,N] = x[M,K] · Wᵀ (+ bias[N]); x f32 [M,K], W f32 [N,K], both row-major. Any M, N, K
- * (K % 4 == 0 takes the vec4 kernel). Returns `out` or a new buffer of M*N floats.
+ * (K % 8 == 0 takes the tiled kernel, any other K a 4×4 scalar kernel). Returns `out` or a new buffer.
  */
 export function matmulF32(
   rt: GpuRuntime,
@@ -56,18 +72,16 @@ export function matmulF32(
   K: number,
   opts: { bias?: GPUBuffer; out?: GPUBuffer; tile?: TileConfig } = {},
 ): GPUBuffer {
-  const tile = opts.tile ?? defaultF32Tile(rt);
-  checkTile(tile);
   const out = opts.out ?? rt.create(M * N * 4, 'matmul-f32-out');
   if (M === 0 || N === 0) return out;
-  const tilesN = Math.ceil(N / tile.tn);
-  const tiles = Math.ceil(M / tile.tm) * tilesN;
+  const fast = K % 8 === 0;
+  const tile = fast ? (opts.tile ?? pickFwdTile(rt, M, N)) : { tm: 4, tn: 4, wg: opts.tile?.wg ?? 64 };
+  if (fast) checkFwdTile(tile);
+  const tilesX = Math.ceil(N / tile.tn);
+  const tiles = Math.ceil(M / tile.tm) * tilesX;
   const [gx, gy] = grid2d(rt, Math.ceil(tiles / tile.wg));
-  const params = rt.uniform([M, N, K, tilesN, gx * tile.wg, tiles, opts.bias ? 1 : 0, 0]);
-  const entry = K % 4 === 0 && K > 0 ? 'mm_f32' : 'mm_f32_any';
-  rt.dispatch(MATMUL_SHADER, entry, [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
-    TM: tile.tm,
-    TN: tile.tn,
+  const params = rt.uniform([M, N, K, Math.floor(K / 8), tilesX, tiles, gx * tile.wg, opts.bias ? 1 : 0]);
+  rt.dispatch(MATMUL_SHADER, fast ? f32Entry(tile.tm, tile.tn) : 'mm_f32_any', [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
     WG: tile.wg,
   });
   return out;

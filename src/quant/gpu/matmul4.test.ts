@@ -9,6 +9,7 @@ import { dynamicMap256, type QuantType } from '../codes.ts';
 import { doubleQuantize, rebuildAbsmax } from '../double-quant.ts';
 import { gpuQuantize4 } from './gpu-quant.ts';
 import { Linear4, type Linear4Kernels } from './matmul4.ts';
+import { BWD_TILES, FWD_TILES, MV_ROWS } from './wgsl-gen.ts';
 import { copyF32, matmulF32 } from './matmul-f32.ts';
 
 let rt: GpuRuntime;
@@ -110,11 +111,15 @@ async function checkLinear(c: Case, Ms: number[], opts: { bias?: boolean; kernel
     const yRef = refProduct(x, M, K, N, (k, n) => deq[n * K + k]!, bias);
     expectClose(await rt.readF32(y, M * N), yRef, `${tag} M=${M} forward`);
     if (M === 1) {
-      // the general kernel at M = 1 too (matmul() routes M = 1 to the matvec)
+      // the tiled kernel at M = 1 too (matmul() routes M = 1 to the matvec), and an explicit matvec
       const y2 = lin.matmul(rt, rt.upload(new Float32Array([...x, ...x])), 2);
       const both = await rt.readF32(y2, 2 * N);
       expectClose(both.subarray(0, N), yRef, `${tag} M=2 (duplicated rows) forward`);
+      expectClose(both.subarray(N), yRef, `${tag} M=2 (duplicated rows) forward, row 2`);
+      const y3 = lin.matvec(rt, xb);
+      expectClose(await rt.readF32(y3, N), yRef, `${tag} matvec`);
       y2.destroy();
+      y3.destroy();
     }
     const dy = randn(M * N, c.seed + 100 + M);
     const dyb = rt.upload(dy);
@@ -146,15 +151,19 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     await checkLinear({ type: 'fp4', blocksize: 4096, dq: false, N: 130, K: 48, seed: 7 }, [1, 9]);
   });
 
-  it('other tiles and matvec configurations give the same results', async () => {
-    const c: Case = { type: 'nf4', blocksize: 64, dq: true, N: 130, K: 136, seed: 8 };
-    for (const kernels of [
-      { fwd: { tm: 8, tn: 4, wg: 64 }, mv: { tn: 2, ksplit: 32, wg: 256 }, bwd: { tm: 8, tkw: 2, wg: 64 } },
-      { fwd: { tm: 4, tn: 8, wg: 32 }, mv: { tn: 8, ksplit: 4, wg: 64 }, bwd: { tm: 2, tkw: 1, wg: 128 } },
-      { fwd: { tm: 1, tn: 1, wg: 64 }, fwdAny: { tm: 3, tn: 5, wg: 16 }, mv: { tn: 1, ksplit: 64, wg: 64 }, bwdAny: { tm: 7, wg: 32 } },
-    ] as Partial<Linear4Kernels>[]) {
-      await checkLinear(c, [1, 3, 17], { bias: true, kernels });
-    }
+  it('every generated tile and matvec configuration gives the same results', async () => {
+    const c: Case = { type: 'nf4', blocksize: 64, dq: true, N: 37, K: 136, seed: 8 };
+    const configs: Linear4Kernels[] = [];
+    FWD_TILES.forEach(([tm, tn], i) => {
+      const [btm, tkw] = BWD_TILES[i % BWD_TILES.length]!;
+      const mvTn = MV_ROWS[i % MV_ROWS.length]!;
+      const ksplit = [1, 4, 32, 2, 64, 8, 16][i % 7]!;
+      configs.push({ fwd: { tm, tn, wg: i % 2 ? 32 : 64 }, bwd: { tm: btm, tkw, wg: 64 }, mv: { tn: mvTn, ksplit, wg: 64 } });
+    });
+    for (const [btm, tkw] of BWD_TILES) configs.push({ bwd: { tm: btm, tkw, wg: 16 }, anyWg: 16 });
+    for (const kernels of configs) await checkLinear(c, [1, 3, 17, 33], { bias: true, kernels });
+    // the any-K kernels with another workgroup size
+    await checkLinear({ ...c, K: 133 }, [1, 3, 17], { bias: true, kernels: { anyWg: 32 } });
   });
 
   it('a bigger shape: M=64, N=256, K=576 (and a GPU-quantized weight)', async () => {

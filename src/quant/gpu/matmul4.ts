@@ -15,42 +15,48 @@ import {
   type GpuQuant4,
   type Quant4Data,
 } from './gpu-quant.ts';
-import { isCpuAdapter, type TileConfig } from './matmul-f32.ts';
+import { checkFwdTile, isCpuAdapter, pickFwdTile, type TileConfig } from './matmul-f32.ts';
+import { BWD_TILES, bwdEntry, fwdEntry, MV_ROWS, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
 
-/** Kernel configuration of a Linear4 (override constants of matmul4.wgsl). */
-export interface Linear4Kernels {
-  /** Forward tile (K % 8 == 0): TM rows of x × TN rows of W per invocation. */
-  fwd: TileConfig;
-  /** Forward tile for any K. */
-  fwdAny: TileConfig;
-  /** Decode matvec: TN rows per team of `ksplit` threads (K split across them), WG threads. */
-  mv: { tn: number; ksplit: number; wg: number };
-  /** Backward tile (K % 8 == 0): TM rows of dY × 8·tkw columns of dX. */
-  bwd: { tm: number; tkw: number; wg: number };
-  /** Backward for any K: TM rows × 8 columns. */
-  bwdAny: { tm: number; wg: number };
+/** Backward tile: TM rows of dY × 8·tkw columns of dX per invocation. */
+export interface BwdTile {
+  tm: number;
+  tkw: number;
+  wg: number;
 }
 
-/** Kernel choice per adapter: register tiles on CPU adapters; K-split matvec on GPUs. */
-export function defaultLinear4Kernels(rt: GpuRuntime): Linear4Kernels {
-  if (isCpuAdapter(rt)) {
-    return {
-      fwd: { tm: 4, tn: 4, wg: 64 },
-      fwdAny: { tm: 4, tn: 4, wg: 64 },
-      mv: { tn: 4, ksplit: 1, wg: 64 },
-      bwd: { tm: 4, tkw: 1, wg: 64 },
-      bwdAny: { tm: 4, wg: 64 },
-    };
-  }
-  return {
-    fwd: { tm: 4, tn: 4, wg: 64 },
-    fwdAny: { tm: 4, tn: 4, wg: 64 },
-    mv: { tn: 2, ksplit: 32, wg: 256 },
-    bwd: { tm: 4, tkw: 1, wg: 64 },
-    bwdAny: { tm: 4, wg: 64 },
-  };
+/** Decode matvec: TN rows per team of `ksplit` threads (K split across them), WG threads per workgroup. */
+export interface MvConfig {
+  tn: number;
+  ksplit: number;
+  wg: number;
+}
+
+/** Kernel configuration of a Linear4; a missing entry is chosen per adapter and shape. */
+export interface Linear4Kernels {
+  fwd?: TileConfig;
+  bwd?: BwdTile;
+  mv?: MvConfig;
+  /** Workgroup size of the any-K kernels (4×4 forward, 4×8 backward tiles). */
+  anyWg?: number;
+}
+
+/** The backward tile for this adapter and M. */
+export function pickBwdTile(rt: GpuRuntime, M: number): BwdTile {
+  if (!isCpuAdapter(rt)) return { tm: 4, tkw: 1, wg: 64 };
+  if (M >= 16) return { tm: 16, tkw: 1, wg: 64 };
+  if (M >= 8) return { tm: 8, tkw: 1, wg: 64 };
+  return { tm: 4, tkw: 1, wg: 64 };
+}
+
+/**
+ * The decode matvec configuration. CPU: each invocation owns 4 whole rows (no reduction). GPUs: a team of
+ * 32 threads splits K (adjacent threads read adjacent words) and reduces in workgroup memory.
+ */
+export function pickMv(rt: GpuRuntime): MvConfig {
+  return isCpuAdapter(rt) ? { tn: 4, ksplit: 1, wg: 16 } : { tn: 2, ksplit: 32, wg: 256 };
 }
 
 interface Helpers {
@@ -63,7 +69,7 @@ function helperBuffers(rt: GpuRuntime): Helpers {
   if (!h) {
     h = {
       storage: rt.create(16, 'matmul4-dummy'),
-      map: rt.upload(new Float32Array(256), 'matmul4-dummy-map', GPUBufferUsage.UNIFORM),
+      map: rt.create(1024, 'matmul4-dummy-map'),
     };
     helpers.set(rt, h);
   }
@@ -85,17 +91,26 @@ export class Linear4 {
   private readonly ownsBias: boolean;
 
   private constructor(
-    rt: GpuRuntime,
     /** The packed 4-bit weight [N, K] on the GPU. */
     readonly weight: GpuQuant4,
     readonly N: number,
     readonly K: number,
     readonly bias: GPUBuffer | null,
     owns: { weight: boolean; bias: boolean },
-    kernels?: Partial<Linear4Kernels>,
+    kernels: Linear4Kernels = {},
   ) {
     if (weight.n !== N * K) throw new Error(`Linear4: weight has ${weight.n} values, not ${N}x${K}`);
-    this.kernels = { ...defaultLinear4Kernels(rt), ...kernels };
+    if (kernels.fwd) checkFwdTile(kernels.fwd);
+    if (kernels.bwd && !BWD_TILES.some(([m, u]) => m === kernels.bwd!.tm && u === kernels.bwd!.tkw)) {
+      throw new Error(`backward tile ${kernels.bwd.tm}x${kernels.bwd.tkw} is not generated`);
+    }
+    if (kernels.mv) {
+      const mv = kernels.mv;
+      if (!MV_ROWS.includes(mv.tn) || mv.wg % mv.ksplit !== 0 || (mv.ksplit & (mv.ksplit - 1)) !== 0 || mv.wg * mv.tn > 1024) {
+        throw new Error(`matvec config ${JSON.stringify(mv)}: tn in ${MV_ROWS.join(',')}, ksplit a power of two dividing wg, wg*tn <= 1024`);
+      }
+    }
+    this.kernels = kernels;
     this.ownsWeight = owns.weight;
     this.ownsBias = owns.bias;
   }
@@ -106,13 +121,13 @@ export class Linear4 {
     const [N, K] = q.shape as [number, number];
     const weight = uploadQuant4(rt, { ...q, n: N * K }, { code: opts.code });
     const { bias, owns } = Linear4.biasBuffer(rt, opts.bias, N);
-    return new Linear4(rt, weight, N, K, bias, { weight: true, bias: owns }, opts.kernels);
+    return new Linear4(weight, N, K, bias, { weight: true, bias: owns }, opts.kernels);
   }
 
   /** Wraps a GPU-resident 4-bit weight (e.g. from gpuQuantize4) of shape [N, K]; it is not destroyed with the layer. */
   static fromGpu(rt: GpuRuntime, weight: GpuQuant4, N: number, K: number, opts: Omit<Linear4Options, 'code'> = {}): Linear4 {
     const { bias, owns } = Linear4.biasBuffer(rt, opts.bias, N);
-    return new Linear4(rt, weight, N, K, bias, { weight: false, bias: owns }, opts.kernels);
+    return new Linear4(weight, N, K, bias, { weight: false, bias: owns }, opts.kernels);
   }
 
   private static biasBuffer(rt: GpuRuntime, bias: Float32Array | GPUBuffer | undefined, N: number): { bias: GPUBuffer | null; owns: boolean } {
@@ -136,12 +151,14 @@ export class Linear4 {
   private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, hasBias: boolean): GPUBuffer {
     const w = this.weight;
     const nested = w.nested;
+    const K = this.K;
+    const seg = K % w.blocksize === 0 ? w.blocksize / 8 : 1;
     return rt.uniform(
       [
         M,
         this.N,
-        this.K,
-        Math.floor(this.K / 8),
+        K,
+        Math.floor(K / 8),
         log2Exact(w.blocksize, 'blocksize'),
         tilesX,
         tiles,
@@ -150,8 +167,9 @@ export class Linear4 {
         0,
         nested ? nested.offset : 0,
         nested ? log2Exact(nested.nestedBlocksize, 'nested blocksize') : 8,
+        seg,
       ],
-      'uuuuuuuuuufu',
+      'uuuuuuuuuufuu',
     );
   }
 
@@ -165,12 +183,12 @@ export class Linear4 {
 
   /** y[M,N] = x[M,K] · Wᵀ (+ bias). x: M*K f32. Returns `out` or a new buffer of M*N floats. */
   matmul(rt: GpuRuntime, x: GPUBuffer, M: number, out?: GPUBuffer): GPUBuffer {
-    if (M === 1 && this.K % 8 === 0) return this.matvec(rt, x, out);
+    if (M === 1 && this.K % 8 === 0 && !this.kernels.fwd) return this.matvec(rt, x, out);
     const { N, K } = this;
     const y = out ?? rt.create(M * N * 4, 'linear4-y');
     if (M === 0 || N === 0) return y;
     const fast = K % 8 === 0;
-    const tile = fast ? this.kernels.fwd : this.kernels.fwdAny;
+    const tile = fast ? (this.kernels.fwd ?? pickFwdTile(rt, M, N)) : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? 64 };
     const tilesX = Math.ceil(N / tile.tn);
     const tiles = Math.ceil(M / tile.tm) * tilesX;
     const [gx, gy] = grid2d(rt, Math.ceil(tiles / tile.wg));
@@ -179,10 +197,10 @@ export class Linear4 {
     const h = helperBuffers(rt);
     rt.dispatch(
       MATMUL4_SHADER,
-      fast ? 'mm4' : 'mm4_any',
-      [params, this.weight.code, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
+      fast ? fwdEntry(tile.tm, tile.tn) : 'mm4_any',
+      [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
       [gx, gy],
-      { TM: tile.tm, TN: tile.tn, WG: tile.wg, DQ: this.weight.nested ? 1 : 0 },
+      { WG: tile.wg, DQ: this.weight.nested ? 1 : 0 },
     );
     return y;
   }
@@ -193,10 +211,7 @@ export class Linear4 {
     if (K % 8 !== 0) return this.matmul(rt, x, 1, out);
     const y = out ?? rt.create(N * 4, 'linear4-y');
     if (N === 0) return y;
-    const mv = this.kernels.mv;
-    if (mv.wg % mv.ksplit !== 0 || (mv.wg / mv.ksplit) * mv.tn > 512 || mv.wg * mv.tn > 512) {
-      throw new Error(`matvec config ${JSON.stringify(mv)}: need wg % ksplit == 0 and wg*tn <= 512`);
-    }
+    const mv = this.kernels.mv ?? pickMv(rt);
     const rowsPerGroup = (mv.wg / mv.ksplit) * mv.tn;
     const groups = Math.ceil(N / rowsPerGroup);
     const [gx, gy] = grid2d(rt, groups);
@@ -205,10 +220,10 @@ export class Linear4 {
     const h = helperBuffers(rt);
     rt.dispatch(
       MATMUL4_SHADER,
-      'mv4',
-      [params, this.weight.code, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
+      mvEntry(mv.tn),
+      [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
       [gx, gy],
-      { TN: mv.tn, WG: mv.wg, KSPLIT: mv.ksplit, DQ: this.weight.nested ? 1 : 0 },
+      { WG: mv.wg, KSPLIT: mv.ksplit, DQ: this.weight.nested ? 1 : 0 },
     );
     return y;
   }
@@ -218,36 +233,27 @@ export class Linear4 {
     const { N, K } = this;
     const dx = out ?? rt.create(M * K * 4, 'linear4-dx');
     if (M === 0 || K === 0) return dx;
-    const [absmax, nested, map] = this.scaleBindings(rt);
-    const consts = { DQ: this.weight.nested ? 1 : 0 };
     if (N === 0) {
-      // an empty sum: dX = 0
-      rt.write(dx, new Float32Array(M * K));
+      rt.write(dx, new Float32Array(M * K)); // an empty sum
       return dx;
     }
+    const [absmax, nested, map] = this.scaleBindings(rt);
+    const DQ = this.weight.nested ? 1 : 0;
+    const bindings = [this.weight.lut, dy, this.weight.packed, absmax, dx, nested, map];
     if (K % 8 === 0) {
-      const t = this.kernels.bwd;
+      const t = this.kernels.bwd ?? pickBwdTile(rt, M);
       const tilesX = Math.ceil(K / 8 / t.tkw);
       const tiles = Math.ceil(M / t.tm) * tilesX;
       const [gx, gy] = grid2d(rt, Math.ceil(tiles / t.wg));
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, false);
-      rt.dispatch(MATMUL4_SHADER, 'mm4_bwd', [params, this.weight.code, dy, this.weight.packed, absmax, dx, nested, map], [gx, gy], {
-        TM: t.tm,
-        TKW: t.tkw,
-        WG: t.wg,
-        ...consts,
-      });
+      rt.dispatch(MATMUL4_SHADER, bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
     } else {
-      const t = this.kernels.bwdAny;
+      const wg = this.kernels.anyWg ?? 64;
       const tilesX = Math.ceil(K / 8);
-      const tiles = Math.ceil(M / t.tm) * tilesX;
-      const [gx, gy] = grid2d(rt, Math.ceil(tiles / t.wg));
-      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, false);
-      rt.dispatch(MATMUL4_SHADER, 'mm4_bwd_any', [params, this.weight.code, dy, this.weight.packed, absmax, dx, nested, map], [gx, gy], {
-        TM: t.tm,
-        WG: t.wg,
-        ...consts,
-      });
+      const tiles = Math.ceil(M / 4) * tilesX;
+      const [gx, gy] = grid2d(rt, Math.ceil(tiles / wg));
+      const params = this.params(rt, M, tilesX, tiles, gx * wg, false);
+      rt.dispatch(MATMUL4_SHADER, 'mm4_bwd_any', [params, ...bindings], [gx, gy], { WG: wg, DQ });
     }
     return dx;
   }

@@ -1,5 +1,5 @@
-// Locating ../shared (reference models, tokenizers, corpora) beside the repo. Tests that need it
-// skip with a printed reason when it is absent (a user's fresh clone).
+// Locating ../shared (reference models, tokenizers, corpora) beside the repo. Tests and benchmarks
+// that need it skip with a printed reason when it is absent (a user's fresh clone).
 
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
