@@ -55,6 +55,8 @@ export function byteTokenizerJson(specials: string[], opts: { bos?: string } = {
 
 /** Qwen/Qwen2.5-*-Instruct. */
 export const QWEN25_CONFIG = String.raw`{
+  "add_bos_token": false,
+  "clean_up_tokenization_spaces": false,
   "bos_token": null,
   "eos_token": "<|im_end|>",
   "pad_token": "<|endoftext|>",

@@ -103,7 +103,9 @@ class HfDataTokenizer implements DataTokenizer {
     this.eosToken = tokenContent(cfg.eos_token);
     this.eosId = id(this.eosToken);
     this.padId = id(tokenContent(cfg.pad_token));
-    this.unkId = id(tokenContent(cfg.unk_token)) ?? ((json.model as Json | undefined)?.unk_token !== undefined ? id(String((json.model as Json).unk_token)) : null);
+    // model.unk_token is often null (byte-level BPE: Qwen, GPT-2): that means no unknown token, not the token "null".
+    const modelUnk = (json.model as Json | undefined)?.unk_token;
+    this.unkId = id(tokenContent(cfg.unk_token)) ?? (typeof modelUnk === 'string' ? id(modelUnk) : null);
     if (typeof cfg.add_bos_token === 'boolean') {
       this.addsBos = cfg.add_bos_token && this.bosId !== null;
     } else {
