@@ -3,7 +3,7 @@
 //   C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C
 // op(A) = A [M,K] (TA=false) or Aᵀ with A stored [K,M] (TA=true); op(B) = B [K,N] (TB=false)
 // or Bᵀ with B stored [N,K] (TB=true). All row-major, contiguous. Each invocation computes a
-// TM×TN register tile of C walking K one step at a time (scalar loads, any M, N, K); tiles are
+// 4×4 register tile of C walking K one step at a time (scalar loads, any M, N, K); tiles are
 // laid out on a 2D grid of invocations so huge outputs fit the 65535-workgroup limit.
 // k0..k1 restrict the sum to a slice of K (the host may split a long K into passes, beta = 1).
 // Fused dropout (LoRA's input dropout) with the counter RNG, mask element index = the row-major
@@ -34,8 +34,6 @@ struct Params {
 
 override TA: bool = false;
 override TB: bool = true;
-override TM: u32 = 4;  // at most 4
-override TN: u32 = 4;  // at most 4
 override WG: u32 = 64;
 override DROP: u32 = 0;
 
@@ -76,48 +74,84 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (t >= p.tiles) {
     return;
   }
-  let m0 = (t / p.tilesN) * TM;
-  let n0 = (t % p.tilesN) * TN;
-  // Clamp rows/columns past the edge to the last valid one (their results are not stored),
-  // so the inner loop has no bounds checks.
-  var ms: array<u32, 4>;
-  var ns: array<u32, 4>;
-  for (var i = 0u; i < TM; i++) {
-    ms[i] = min(m0 + i, p.M - 1u);
-  }
-  for (var j = 0u; j < TN; j++) {
-    ns[j] = min(n0 + j, p.N - 1u);
-  }
-  var acc: array<array<f32, 4>, 4>;
+  let m0 = (t / p.tilesN) * 4u;
+  let n0 = (t % p.tilesN) * 4u;
+  // Rows/columns past the edge are clamped to the last valid one (their results are not
+  // stored), so the inner loop has no bounds checks. The 4×4 tile lives in 16 scalars: CPU
+  // WebGPU (SwiftShader) keeps function-scope arrays in memory, named scalars in registers.
+  let ma = min(m0, p.M - 1u);
+  let mb = min(m0 + 1u, p.M - 1u);
+  let mc = min(m0 + 2u, p.M - 1u);
+  let md = min(m0 + 3u, p.M - 1u);
+  let na = min(n0, p.N - 1u);
+  let nb = min(n0 + 1u, p.N - 1u);
+  let nc = min(n0 + 2u, p.N - 1u);
+  let nd = min(n0 + 3u, p.N - 1u);
+  var caa = 0.0;
+  var cab = 0.0;
+  var cac = 0.0;
+  var cad = 0.0;
+  var cba = 0.0;
+  var cbb = 0.0;
+  var cbc = 0.0;
+  var cbd = 0.0;
+  var cca = 0.0;
+  var ccb = 0.0;
+  var ccc = 0.0;
+  var ccd = 0.0;
+  var cda = 0.0;
+  var cdb = 0.0;
+  var cdc = 0.0;
+  var cdd = 0.0;
   for (var k = p.k0; k < p.k1; k++) {
-    var av: array<f32, 4>;
-    for (var i = 0u; i < TM; i++) {
-      av[i] = a_at(ms[i], k);
-    }
-    for (var j = 0u; j < TN; j++) {
-      let bv = b_at(k, ns[j]);
-      for (var i = 0u; i < TM; i++) {
-        acc[i][j] = fma(av[i], bv, acc[i][j]);
-      }
-    }
+    let xa = a_at(ma, k);
+    let xb = a_at(mb, k);
+    let xc = a_at(mc, k);
+    let xd = a_at(md, k);
+    let ya = b_at(k, na);
+    let yb = b_at(k, nb);
+    let yc = b_at(k, nc);
+    let yd = b_at(k, nd);
+    caa = fma(xa, ya, caa);
+    cab = fma(xa, yb, cab);
+    cac = fma(xa, yc, cac);
+    cad = fma(xa, yd, cad);
+    cba = fma(xb, ya, cba);
+    cbb = fma(xb, yb, cbb);
+    cbc = fma(xb, yc, cbc);
+    cbd = fma(xb, yd, cbd);
+    cca = fma(xc, ya, cca);
+    ccb = fma(xc, yb, ccb);
+    ccc = fma(xc, yc, ccc);
+    ccd = fma(xc, yd, ccd);
+    cda = fma(xd, ya, cda);
+    cdb = fma(xd, yb, cdb);
+    cdc = fma(xd, yc, cdc);
+    cdd = fma(xd, yd, cdd);
   }
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m < p.M) {
-      for (var j = 0u; j < TN; j++) {
-        let n = n0 + j;
-        if (n < p.N) {
-          let idx = p.offC + m * p.N + n;
-          var v = p.alpha * acc[i][j];
-          if (DROP == 3u) {
-            v *= keep(m * p.N + n);
-          }
-          if (p.beta != 0.0) {
-            v += p.beta * c[idx];
-          }
-          c[idx] = v;
-        }
+  store(m0 + 0u, n0, vec4<f32>(caa, cab, cac, cad));
+  store(m0 + 1u, n0, vec4<f32>(cba, cbb, cbc, cbd));
+  store(m0 + 2u, n0, vec4<f32>(cca, ccb, ccc, ccd));
+  store(m0 + 3u, n0, vec4<f32>(cda, cdb, cdc, cdd));
+}
+
+/** Writes up to 4 outputs of row m from column n0 (skipping those past the edges). */
+fn store(m: u32, n0: u32, v: vec4<f32>) {
+  if (m >= p.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + j;
+    if (n < p.N) {
+      let idx = p.offC + m * p.N + n;
+      var r = p.alpha * v[j];
+      if (DROP == 3u) {
+        r *= keep(m * p.N + n);
       }
+      if (p.beta != 0.0) {
+        r += p.beta * c[idx];
+      }
+      c[idx] = r;
     }
   }
 }
