@@ -6,16 +6,26 @@
 // u32 word k / 4. So element j (0..7) of packed word w sits at bits 4*(j ^ 1) .. 4*(j ^ 1)+3.
 // Blocksizes are powers of two in 32..4096, so a block always covers whole u32 words.
 //
+// Subnormals: bnb builds its CUDA kernels with --use_fast_math, so every f32 op there flushes subnormal
+// inputs and results to zero (FTZ). `ftz` = 1 reproduces that (the CPU reference's default), `ftz` = 0
+// gives IEEE subnormals (the reference's ftz: false). NaN results are written as CUDA's 0x7fffffff.
+//
 // Exactness. The quantizer works on f32 BIT PATTERNS with integer arithmetic only: absmax is
-// the max of |bits|, the reciprocal 1/absmax is a correctly rounded integer long division
+// the max of |bits| (NaN skipped), the reciprocal 1/absmax is a correctly rounded integer long division
 // (round half to even, subnormal and overflow-to-inf results included), x = a * r is an exact
 // 24x24-bit integer product rounded to f32, and the comparisons with the thresholds are
-// integer comparisons of order-preserving keys. Nothing can be flushed to zero (WGSL allows
-// implementations to flush subnormals) or contracted into an FMA by the driver.
-// The dequantizer does the one f32 multiply code * absmax in floating point when the product
-// cannot be subnormal (the host passes the smallest safe absmax exponent), else with the same
-// integer multiply. The double-quantized absmax is rebuilt as f32(f32(map[q] * nested) + offset):
-// the product passes through an integer XOR with a runtime zero, so it cannot be fused with the add.
+// integer comparisons of order-preserving keys. So whether the GPU itself flushes subnormals (WGSL
+// allows either) or contracts a*b+c into an FMA cannot change a bit.
+// The dequantizer does the one f32 multiply code * absmax in floating point when no product can be
+// subnormal or NaN (the host checks the absmax values), else with the same integer multiply. The
+// double-quantized absmax is rebuilt as f32(ftz(f32(map[q] * nested)) + offset): exactly, with the
+// integer multiply (rebuild_absmax_f32), or inline in floating point when the host has checked that every
+// product is normal, the product then passing through an integer XOR with a runtime zero so the driver
+// cannot fuse it with the add into an FMA.
+//
+// Entry points: quantize4; dequant4 (float), dequant4_dq (float, inline double-quant rebuild),
+// dequant4_exact (integers); rebuild_absmax_f32. Double quantization itself (the mean offset, then the
+// 8-bit blockwise quantization of absmax) runs on the CPU (src/quant/gpu/gpu-quant.ts says why).
 
 // ---- f32 bit helpers (integers only) ------------------------------------------------------
 
@@ -134,12 +144,9 @@ fn fkey(bits: u32) -> u32 {
   return select(bits | 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
 }
 
-// NF4 thresholds: f32 midpoints of adjacent NF4 codes (CUDA dQuantizeNF4), as keys of their bits.
-const NF4_T = array<u32, 15>(
-  0xbf591cd8u, 0xbf1c5270u, 0xbeeb8480u, 0xbeadea76u, 0xbe703cecu, 0xbe0d38bcu, 0xbd3a7871u,
-  0x3d22faffu, 0x3df64862u, 0x3e5067e0u, 0x3e9582d4u, 0x3ec753f9u, 0x3f006d04u, 0x3f248dafu, 0x3f5c89dau);
-
-// The code of x (f32 bits, possibly NaN) for QTYPE 0 = NF4, 1 = FP4, exactly as CUDA.
+// The code of x (f32 bits, possibly NaN) for qtype 0 = NF4, 1 = FP4, exactly as CUDA: NF4 counts the 15
+// thresholds strictly below x; FP4 takes sign 8 if x < 0 (so -0 has sign 0) and the magnitude index of
+// the 7 literal thresholds |x| is above. The threshold bits come from the host (src/quant/codes.ts).
 fn code_of(x: u32, qtype: u32) -> u32 {
   let mag = x & 0x7fffffffu;
   if (mag > 0x7f800000u) {
@@ -149,31 +156,26 @@ fn code_of(x: u32, qtype: u32) -> u32 {
     let k = fkey(x);
     var c = 0u;
     for (var i = 0u; i < 15u; i++) {
-      c += select(0u, 1u, fkey(NF4_T[i]) < k);
+      c += select(0u, 1u, fkey(qp.nf4t[i >> 2u][i & 3u]) < k);
     }
     return c;
   }
-  // FP4: sign 8 if x < 0 (so -0 has sign 0); magnitudes compared as positive bit patterns.
   let sign = select(0u, 8u, (x & 0x80000000u) != 0u && mag != 0u);
-  var c = 0u;
-  if (mag > 0x3e955555u) {        // 0.29166667
-    if (mag > 0x3f155550u) {      // 0.583333
-      c = select(2u, 3u, mag > 0x3f555555u); // 0.8333333
-    } else {
-      c = select(4u, 5u, mag > 0x3ed55556u); // 0.4166667
-    }
-  } else if (mag > 0x3db00000u) { // 0.0859375
-    c = select(6u, 7u, mag > 0x3e555555u);   // 0.20833333
-  } else {
-    c = select(0u, 1u, mag > 0x3b2aaab9u);   // 0.00260417
+  // positive f32 values order like their bits
+  var above = 0u;
+  for (var i = 0u; i < 7u; i++) {
+    above += select(0u, 1u, mag > qp.fp4t[i >> 2u][i & 3u]);
   }
-  return c + sign;
+  // magnitude index for |x| above k thresholds (CUDA's tree): 0, 1, 6, 7, 4, 5, 2, 3
+  let idx = array<u32, 8>(0u, 1u, 6u, 7u, 4u, 5u, 2u, 3u);
+  return idx[above] + sign;
 }
 
-// The code of element a (bits) in a block with absmax bits `amax` and reciprocal bits `r`.
-fn quant_elem(a: u32, amax: u32, r: u32, qtype: u32) -> u32 {
-  if (amax == 0u) {
-    return 0u; // 0 * inf = NaN
+// The code of element a (bits) in a block with absmax bits `amax` and reciprocal bits `r`:
+// code(ftz(f32(a * r))).
+fn quant_elem(a: u32, amax: u32, r: u32, qtype: u32, ftz: u32) -> u32 {
+  if (amax == 0u || amax >= 0x80000000u || (a & 0x7fffffffu) > 0x7f800000u) {
+    return 0u; // 0 * inf = NaN; an all-NaN block; a NaN element
   }
   if ((a & 0x7fffffffu) >= 0x7f800000u) {
     // a = +-inf (so absmax = inf and r = 0): inf * 0 = NaN
@@ -189,7 +191,10 @@ fn quant_elem(a: u32, amax: u32, r: u32, qtype: u32) -> u32 {
     }
     return code_of((a & 0x80000000u) | 0x7f800000u, qtype);
   }
-  return code_of(fmul_bits(a, r), qtype);
+  if (r == 0u) {
+    return code_of(a & 0x80000000u, qtype); // a flushed reciprocal: x = +-0
+  }
+  return code_of(flush(fmul_bits(a, r), ftz), qtype);
 }
 
 // ---- quantize ------------------------------------------------------------------------------
@@ -202,7 +207,13 @@ struct QParams {
   tpb: u32,      // threads per block = min(QWG, wpb) (a power of two)
   gridX: u32,    // workgroups along x of the (2D) grid
   qtype: u32,    // 0 = NF4, 1 = FP4
-  pad: u32,
+  ftz: u32,      // 1: flush subnormals like CUDA fast math; 0: IEEE
+  bs: u32,       // blocksize
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+  nf4t: array<vec4<u32>, 4>, // the 15 NF4 thresholds (f32 bits), ascending
+  fp4t: array<vec4<u32>, 2>, // the 7 FP4 magnitude thresholds (f32 bits), ascending
 }
 
 @group(0) @binding(0) var<uniform> qp: QParams;
@@ -214,16 +225,28 @@ override QWG: u32 = 64;
 var<workgroup> red: array<u32, QWG>;
 var<workgroup> recips: array<u32, QWG>;
 
+// max over the word of (|a| bits + 1), NaN skipped; 0 when the word has no non-NaN element
 fn load_word_max(w: u32) -> u32 {
   var mx = 0u;
   let e0 = w * 8u;
   for (var j = 0u; j < 8u; j++) {
     let e = e0 + j;
     if (e < qp.n) {
-      mx = max(mx, qsrc[e] & 0x7fffffffu);
+      let mag = qsrc[e] & 0x7fffffffu;
+      if (mag <= 0x7f800000u) {
+        mx = max(mx, mag + 1u);
+      }
     }
   }
   return mx;
+}
+
+// flush a subnormal (bits) to a zero of the same sign when ftz is on
+fn flush(bits: u32, ftz: u32) -> u32 {
+  if (ftz != 0u && (bits & 0x7f800000u) == 0u) {
+    return bits & 0x80000000u;
+  }
+  return bits;
 }
 
 // One workgroup handles QWG / tpb blocks; tpb threads per block, each thread whole u32 words.
@@ -256,13 +279,19 @@ fn quantize4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     s = s / 2u;
   }
   workgroupBarrier();
-  let amax = red[lid - t];
+  let key = red[lid - t];
+  // CUDA starts a full block's max at -FLT_MAX and a partial one at 0 (its zero padding)
+  let full = (block + 1u) * qp.bs <= qp.n;
+  var amax = select(0u, 0xff7fffffu, full);
+  if (key != 0u) {
+    amax = flush(key - 1u, qp.ftz);
+  }
   if (t == 0u && valid) {
     var r = 0x7f800000u;
     if (amax >= 0x7f800000u) {
-      r = 0u;
+      r = 0u; // 1/inf (or an all-NaN block: every code is 0 anyway)
     } else if (amax != 0u) {
-      r = recip_bits(amax);
+      r = flush(recip_bits(amax), qp.ftz);
     }
     recips[lb] = r;
     qabsmax[block] = amax;
@@ -284,9 +313,9 @@ fn quantize4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
       let e = e0 + j;
       var c = 0u;
       if (e < qp.n) {
-        c = quant_elem(qsrc[e], amax, r, qtype);
+        c = quant_elem(flush(qsrc[e], qp.ftz), amax, r, qtype, qp.ftz);
       } else if (e == qp.n && (e & 1u) == 1u) {
-        c = quant_elem(0u, amax, r, qtype); // odd n: the padding nibble encodes 0 * r (NF4 7, FP4 0; 0 if r = inf)
+        c = quant_elem(0u, amax, r, qtype, 0u); // odd n: the padding nibble encodes 0 * r (NF4 7, FP4 0; 0 if r = inf)
       }
       word = word | (c << (4u * (j ^ 1u)));
     }
@@ -295,46 +324,48 @@ fn quantize4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 }
 
 // ---- dequantize ----------------------------------------------------------------------------
+// out = ftz(f32(code[nibble] * absmax[block])). Two kernels: `dequant4` multiplies in floating point,
+// which is exact whenever no product can be subnormal or NaN (every absmax finite with a biased exponent
+// >= the code table's safe exponent: the host checks the absmax values and picks it then);
+// `dequant4_exact` uses the integer multiply for every element (any absmax, FTZ or IEEE).
+// `dequant4_dq` is dequant4 with the double-quantized absmax rebuilt inline (see there).
+// (Both in one kernel behind a per-block branch ran 8x slower on SwiftShader, which executes both sides of
+// a branch under lane masks.) For the exact kernel a double-quantized absmax is first rebuilt by
+// rebuild_absmax_f32.
+// Each invocation dequantizes one packed word into 2 vec4; codes come two at a time from the byte-pair
+// table (scalar loads).
 
 struct DParams {
-  nWords: u32,     // ceil(n / 8): one invocation per word
-  wpbShift: u32,   // log2(bs / 8): block of word w = w >> wpbShift
-  gridX: u32,      // invocations along x of the (2D) grid = workgroups.x * DWG
-  safeExp: u32,    // absmax biased exponents >= safeExp give no subnormal code * absmax
-  dqOffset: f32,   // double quant: the offset added to the rebuilt absmax
-  zero: u32,       // always 0 (an opaque runtime zero that keeps the compiler from fusing)
-  nestedShift: u32, // double quant: log2(nested blocksize), 8 for bnb's 256
+  nWords: u32,      // ceil(n / 8)
+  wpbShift: u32,    // log2(bs / 8): block of word w = w >> wpbShift
+  gridX: u32,       // invocations along x of the (2D) grid = workgroups.x * DWG
+  ftz: u32,         // 1: flush subnormal results like CUDA fast math; 0: IEEE
+  dqOffset: f32,    // dequant4_dq: the double-quant offset
+  zero: u32,        // dequant4_dq: a runtime 0 (keeps the compiler from fusing the rebuild into an FMA)
+  nestedShift: u32, // dequant4_dq: log2(nested blocksize)
 }
 
 override DWG: u32 = 64;
 
 @group(0) @binding(0) var<uniform> dp: DParams;
-@group(0) @binding(1) var<uniform> dcode: array<vec4<f32>, 4>;         // the 16 code values
+@group(0) @binding(1) var<storage, read> dlut: array<f32, 512>;        // byte b -> (dlut[2b], dlut[2b+1]) = (code[b >> 4], code[b & 15])
 @group(0) @binding(2) var<storage, read> dpacked: array<u32>;
-@group(0) @binding(3) var<storage, read> dabsmax: array<u32>;          // f32 bits (plain) or u8 codes (DQ)
-@group(0) @binding(4) var<storage, read_write> dout: array<vec4<f32>>; // 2 vec4 per word
-@group(0) @binding(5) var<storage, read> dnested: array<f32>;          // DQ: nested absmax per 256 blocks
-@group(0) @binding(6) var<uniform> dmap: array<vec4<f32>, 64>;         // DQ: the 256-entry dynamic map
+@group(0) @binding(3) var<storage, read> dabsmax: array<u32>;          // f32 bits
+@group(0) @binding(4) var<storage, read_write> dout: array<vec4<f32>>; // 2 per word
+@group(0) @binding(5) var<storage, read> dnested: array<f32>;          // dequant4_dq
+@group(0) @binding(6) var<storage, read> dmap: array<f32, 256>;        // dequant4_dq
+// dequant4_dq reads the u8 absmax codes through binding 3
 
-fn code_val(c: u32) -> f32 {
-  return dcode[c >> 2u][c & 3u];
-}
+const NAN_BITS: u32 = 0x7fffffffu; // the NaN CUDA writes
 
-fn dequant_word(w: u32, word: u32, amax: u32) {
-  var v: array<f32, 8>;
-  if (((amax >> 23u) & 0xffu) >= dp.safeExp) {
-    let s = bitcast<f32>(amax);
-    for (var j = 0u; j < 8u; j++) {
-      v[j] = code_val((word >> (4u * (j ^ 1u))) & 15u) * s;
-    }
-  } else {
-    for (var j = 0u; j < 8u; j++) {
-      let c = bitcast<u32>(code_val((word >> (4u * (j ^ 1u))) & 15u));
-      v[j] = bitcast<f32>(fmul_bits(c, amax));
-    }
-  }
-  dout[2u * w] = vec4<f32>(v[0], v[1], v[2], v[3]);
-  dout[2u * w + 1u] = vec4<f32>(v[4], v[5], v[6], v[7]);
+fn dequant_word_f32(w: u32, s: f32) {
+  let word = dpacked[w];
+  let b0 = 2u * (word & 255u);
+  let b1 = 2u * ((word >> 8u) & 255u);
+  let b2 = 2u * ((word >> 16u) & 255u);
+  let b3 = 2u * (word >> 24u);
+  dout[2u * w] = vec4<f32>(dlut[b0], dlut[b0 + 1u], dlut[b1], dlut[b1 + 1u]) * s;
+  dout[2u * w + 1u] = vec4<f32>(dlut[b2], dlut[b2 + 1u], dlut[b3], dlut[b3 + 1u]) * s;
 }
 
 @compute @workgroup_size(DWG)
@@ -343,24 +374,51 @@ fn dequant4(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (w >= dp.nWords) {
     return;
   }
-  dequant_word(w, dpacked[w], dabsmax[w >> dp.wpbShift]);
+  dequant_word_f32(w, bitcast<f32>(dabsmax[w >> dp.wpbShift]));
 }
 
-// absmax_f32[b] = f32(f32(map[q[b]] * nested[b >> 8]) + offset), immune to FMA contraction.
-fn rebuild_absmax(b: u32) -> u32 {
-  let q = (dabsmax[b >> 2u] >> (8u * (b & 3u))) & 0xffu;
-  let p = dmap[q >> 2u][q & 3u] * dnested[b >> dp.nestedShift];
-  let opaque = bitcast<f32>(bitcast<u32>(p) ^ dp.zero);
-  return bitcast<u32>(opaque + dp.dqOffset);
-}
-
+// Double-quantized absmax rebuilt inline in floating point: f32(f32(map[q] * nested) + offset), the
+// product passed through an integer XOR with a runtime zero so it cannot be fused into an FMA. Exact when
+// every product and every rebuilt absmax is normal (or zero), which the host checks before choosing it.
 @compute @workgroup_size(DWG)
 fn dequant4_dq(@builtin(global_invocation_id) gid: vec3<u32>) {
   let w = gid.x + gid.y * dp.gridX;
   if (w >= dp.nWords) {
     return;
   }
-  dequant_word(w, dpacked[w], rebuild_absmax(w >> dp.wpbShift));
+  let b = w >> dp.wpbShift;
+  let q = (dabsmax[b >> 2u] >> (8u * (b & 3u))) & 0xffu;
+  let prod = dmap[q] * dnested[b >> dp.nestedShift];
+  dequant_word_f32(w, bitcast<f32>(bitcast<u32>(prod) ^ dp.zero) + dp.dqOffset);
+}
+
+// ftz(f32(code * absmax)) with integers only (NaN written as 0x7fffffff).
+fn dequant_exact(c: u32, amax: u32) -> f32 {
+  let cb = bitcast<u32>(dlut[2u * c + 1u]);
+  if ((amax & 0x7f800000u) == 0x7f800000u) {
+    // absmax inf or NaN: inf * +-0 and NaN give NaN, else +-inf
+    if ((amax & 0x7fffffu) != 0u || (cb & 0x7fffffffu) == 0u) {
+      return bitcast<f32>((amax | NAN_BITS) & NAN_BITS); // a runtime expression: WGSL constants cannot be NaN
+    }
+    return bitcast<f32>(((cb ^ amax) & 0x80000000u) | 0x7f800000u);
+  }
+  return bitcast<f32>(flush(fmul_bits(cb, amax), dp.ftz));
+}
+
+@compute @workgroup_size(DWG)
+fn dequant4_exact(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let w = gid.x + gid.y * dp.gridX;
+  if (w >= dp.nWords) {
+    return;
+  }
+  let word = dpacked[w];
+  let a = dabsmax[w >> dp.wpbShift];
+  dout[2u * w] = vec4<f32>(
+    dequant_exact((word >> 4u) & 15u, a), dequant_exact(word & 15u, a),
+    dequant_exact((word >> 12u) & 15u, a), dequant_exact((word >> 8u) & 15u, a));
+  dout[2u * w + 1u] = vec4<f32>(
+    dequant_exact((word >> 20u) & 15u, a), dequant_exact((word >> 16u) & 15u, a),
+    dequant_exact(word >> 28u, a), dequant_exact((word >> 24u) & 15u, a));
 }
 
 // ---- absmax rebuild (double quant -> f32) --------------------------------------------------
@@ -368,7 +426,7 @@ fn dequant4_dq(@builtin(global_invocation_id) gid: vec3<u32>) {
 struct RParams {
   nBlocks: u32,
   gridX: u32,
-  zero: u32,
+  ftz: u32,
   offset: f32,
   nestedShift: u32,
 }
@@ -376,7 +434,7 @@ struct RParams {
 @group(0) @binding(0) var<uniform> rp: RParams;
 @group(0) @binding(1) var<storage, read> rq: array<u32>;          // u8 codes, 4 per word
 @group(0) @binding(2) var<storage, read> rnested: array<f32>;
-@group(0) @binding(3) var<uniform> rmap: array<vec4<f32>, 64>;
+@group(0) @binding(3) var<storage, read> rmap: array<f32, 256>;
 @group(0) @binding(4) var<storage, read_write> rout: array<f32>;
 
 @compute @workgroup_size(DWG)
@@ -386,7 +444,6 @@ fn rebuild_absmax_f32(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let q = (rq[b >> 2u] >> (8u * (b & 3u))) & 0xffu;
-  let p = rmap[q >> 2u][q & 3u] * rnested[b >> rp.nestedShift];
-  let opaque = bitcast<f32>(bitcast<u32>(p) ^ rp.zero);
-  rout[b] = opaque + rp.offset;
+  let prod = flush(fmul_bits(bitcast<u32>(rmap[q]), bitcast<u32>(rnested[b >> rp.nestedShift])), rp.ftz);
+  rout[b] = bitcast<f32>(prod) + rp.offset;
 }

@@ -1,8 +1,10 @@
 // Timing GPU work: warm up, then run a kernel R times between two `await rt.sync()` calls, several
 // repeats, median. With the `timestamp-query` feature the interval is read from GPU timestamps written
-// by empty compute passes submitted just before and just after the R runs (so any host function that
-// records work through the runtime can be timed); otherwise it is wall time around the sync, which
-// includes submit and wait overhead, amortized over R. Each result says which method it used.
+// by empty compute passes submitted immediately before and after the R recorded runs (the runs are
+// recorded first, then begin-mark, runs and end-mark are submitted back to back, so CPU encoding time
+// stays outside the interval; any host function that records work through the runtime can be timed);
+// otherwise it is wall time around the sync, which includes encoding, submit and wait overhead,
+// amortized over R. Each result says which method it used.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 
@@ -25,6 +27,9 @@ export interface BenchResult {
   goal?: string;
   met?: boolean;
   timing?: TimingMethod;
+  /** Process CPU time per run, ms (Node): on CPU WebGPU implementations the work runs in-process, so this
+   *  stays meaningful when other processes share the cores (wall ~ cpuMs / cores on an idle machine). */
+  cpuMs?: number;
   /** Spread: min and max of the repeat medians, ms. */
   minMs?: number;
   maxMs?: number;
@@ -55,7 +60,16 @@ export interface Timing {
   samples: number[];
   reps: number;
   method: TimingMethod;
+  /** Median process CPU time per run, ms (Node only). */
+  cpuMs?: number;
 }
+
+type CpuUsage = () => { user: number; system: number };
+const cpuUsage: CpuUsage | undefined = (globalThis as { process?: { cpuUsage?: CpuUsage } }).process?.cpuUsage;
+const cpuNowMs = (): number => {
+  const u = cpuUsage!();
+  return (u.user + u.system) / 1000;
+};
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -78,15 +92,18 @@ class TimestampProbe {
     this.readback = d.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
-  mark(index: 0 | 1): void {
+  /** Submits: begin mark, the work recorded in the runtime so far, end mark (+ resolve). */
+  submitAround(): void {
+    const d = this.rt.device;
+    const begin = d.createCommandEncoder();
+    begin.beginComputePass({ timestampWrites: { querySet: this.set, beginningOfPassWriteIndex: 0 } }).end();
+    const end = d.createCommandEncoder();
+    end.beginComputePass({ timestampWrites: { querySet: this.set, beginningOfPassWriteIndex: 1 } }).end();
+    end.resolveQuerySet(this.set, 0, 2, this.resolve, 0);
+    end.copyBufferToBuffer(this.resolve, 0, this.readback, 0, 16);
+    d.queue.submit([begin.finish()]);
     this.rt.flush();
-    const enc = this.rt.device.createCommandEncoder();
-    enc.beginComputePass({ timestampWrites: { querySet: this.set, beginningOfPassWriteIndex: index } }).end();
-    if (index === 1) {
-      enc.resolveQuerySet(this.set, 0, 2, this.resolve, 0);
-      enc.copyBufferToBuffer(this.resolve, 0, this.readback, 0, 16);
-    }
-    this.rt.device.queue.submit([enc.finish()]);
+    d.queue.submit([end.finish()]);
   }
 
   /** Milliseconds between the two marks (after the second was submitted). */
@@ -128,14 +145,15 @@ export async function timeGpu(rt: GpuRuntime, run: () => void, opts: TimeOptions
   }
   const probe = method === 'timestamp' ? new TimestampProbe(rt) : null;
   const samples: number[] = [];
+  const cpuSamples: number[] = [];
   try {
     for (let r = 0; r < repeats; r++) {
       await rt.sync();
+      const c0 = cpuUsage ? cpuNowMs() : 0;
       let ms: number;
       if (probe) {
-        probe.mark(0);
         for (let i = 0; i < reps; i++) run();
-        probe.mark(1);
+        probe.submitAround();
         await rt.sync();
         ms = await probe.elapsedMs();
       } else {
@@ -145,11 +163,20 @@ export async function timeGpu(rt: GpuRuntime, run: () => void, opts: TimeOptions
         ms = now() - t0;
       }
       samples.push(ms / reps);
+      if (cpuUsage) cpuSamples.push((cpuNowMs() - c0) / reps);
     }
   } finally {
     probe?.destroy();
   }
-  return { ms: median(samples), minMs: Math.min(...samples), maxMs: Math.max(...samples), samples, reps, method };
+  return {
+    ms: median(samples),
+    minMs: Math.min(...samples),
+    maxMs: Math.max(...samples),
+    samples,
+    reps,
+    method,
+    cpuMs: cpuSamples.length ? median(cpuSamples) : undefined,
+  };
 }
 
 /** GFLOP/s of a matrix product M×K×N taking `ms`. */

@@ -14,9 +14,9 @@ import { doubleQuantize } from '../quant/double-quant.ts';
 import { dynamicMap256 } from '../quant/codes.ts';
 import { destroyQuant4, gpuDequantize4, uploadQuant4 } from '../quant/gpu/gpu-quant.ts';
 import { Linear4 } from '../quant/gpu/matmul4.ts';
-import { copyF32, matmulF32, pickFwdTile } from '../quant/gpu/matmul-f32.ts';
+import { copyF32, isCpuAdapter, matmulF32, pickFwdTile } from '../quant/gpu/matmul-f32.ts';
 import { gaussian, mulberry32 } from '../util/random.ts';
-import { type BenchResult, gbps, matmulGflops, timeGpu, type TimeOptions } from './harness.ts';
+import { type BenchResult, gbps, matmulGflops, timeGpu, type TimeOptions, type Timing } from './harness.ts';
 
 /** peer-kernels.md: onnxruntime-web MatMulNBits 4-bit (block 32), the best peer 4-bit kernel, GFLOP/s. */
 export const PEER_4BIT_GFLOPS: Record<string, number> = {
@@ -99,7 +99,11 @@ export function quantizationErrors(n = 1 << 18, seed = 1234): QuantError[] {
 export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promise<BenchResult[]> {
   const log = opts.log ?? (() => {});
   const results: BenchResult[] = [];
+  const time = (run: () => void): Promise<Timing> => timeGpu(rt, run, topt);
   const topt: TimeOptions = opts.quick ? { repeats: 3, targetMs: 150, warmup: 1 } : { repeats: 7, targetMs: 400, warmup: 2 };
+  // process CPU time is only meaningful when the adapter runs in this process (CPU implementations)
+  const cpu = isCpuAdapter(rt);
+  const cpuOf = (t: Timing): number | undefined => (cpu ? t.cpuMs : undefined);
   const push = (r: BenchResult) => {
     results.push(r);
     log(`${r.name} ${r.shape}: ${r.ms.toFixed(3)} ms${r.gflops !== undefined ? ` ${r.gflops.toFixed(2)} GFLOP/s` : ''}${
@@ -126,11 +130,21 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
     const src = rt.upload(w);
     const dst = rt.create(n * 4, 'bench-copy-out');
     const shape = `n=${n}`;
-    const tc = await timeGpu(rt, () => copyF32(rt, src, dst, n), topt);
-    const td = await timeGpu(rt, () => gpuDequantize4(rt, t, out), topt);
-    const tdd = await timeGpu(rt, () => gpuDequantize4(rt, tdq, out), topt);
+    const tc = await time(() => copyF32(rt, src, dst, n));
+    const td = await time(() => gpuDequantize4(rt, t, out));
+    const tdd = await time(() => gpuDequantize4(rt, tdq, out));
     const copyBytes = 8 * n;
-    push({ name: 'copy f32 (vec4)', shape, ms: tc.ms, gbps: gbps(copyBytes, tc.ms), timing: tc.method, minMs: tc.minMs, maxMs: tc.maxMs, note: 'read+write bytes' });
+    push({
+      name: 'copy f32 (vec4)',
+      shape,
+      ms: tc.ms,
+      gbps: gbps(copyBytes, tc.ms),
+      timing: tc.method,
+      cpuMs: cpuOf(tc),
+      minMs: tc.minMs,
+      maxMs: tc.maxMs,
+      note: 'read+write bytes',
+    });
     const deqBytes = 4 * n + n / 2 + (4 * n) / 64;
     for (const [name, tt] of [
       ['dequant NF4 -> f32', td],
@@ -147,6 +161,7 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
         goal: '>= 0.7x copy',
         met: ratio >= 0.7,
         timing: tt.method,
+        cpuMs: cpuOf(tt),
         minMs: tt.minMs,
         maxMs: tt.maxMs,
         extra: { outputGBps: gbps(4 * n, tt.ms) },
@@ -183,9 +198,9 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
     const x = rt.upload(randn(M * K, 3));
     const wf = rt.upload(dequantize4bit(q.packed, q.absmax, N * K, 'nf4', 64));
     const y = rt.create(M * N * 4);
-    const tf = await timeGpu(rt, () => matmulF32(rt, x, wf, M, N, K, { out: y, tile }), topt);
-    const t4 = await timeGpu(rt, () => lin.matmul(rt, x, M, y), topt);
-    const t4d = await timeGpu(rt, () => linDq.matmul(rt, x, M, y), topt);
+    const tf = await time(() => matmulF32(rt, x, wf, M, N, K, { out: y, tile }));
+    const t4 = await time(() => lin.matmul(rt, x, M, y));
+    const t4d = await time(() => linDq.matmul(rt, x, M, y));
     const tileName = `${tile.tm}x${tile.tn}`;
     const gfF32 = matmulGflops(M, K, N, tf.ms);
     push({
@@ -194,6 +209,7 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
       ms: tf.ms,
       gflops: gfF32,
       timing: tf.method,
+      cpuMs: cpuOf(tf),
       minMs: tf.minMs,
       maxMs: tf.maxMs,
       extra: { peerF32TileGflops: PEER_F32_TILE_GFLOPS[shape] ?? NaN },
@@ -215,6 +231,7 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
         goal: `>= 1.0x f32 tile; >= ${(2 * peer).toFixed(2)} GFLOP/s (2x best peer 4-bit ${peer})`,
         met: ratio >= 1 && gf >= 2 * peer,
         timing: tt.method,
+        cpuMs: cpuOf(tt),
         minMs: tt.minMs,
         maxMs: tt.maxMs,
         extra: {
@@ -240,9 +257,19 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
     const x = rt.upload(randn(K, 5));
     const wf = rt.upload(dequantize4bit(q.packed, q.absmax, N * K, 'nf4', 64));
     const y = rt.create(N * 4);
-    const tf = await timeGpu(rt, () => matmulF32(rt, x, wf, M, N, K, { out: y }), topt);
-    const tm = await timeGpu(rt, () => lin.matvec(rt, x, y), topt);
-    push({ name: 'f32 matvec (tile 1x4)', shape, ms: tf.ms, gflops: matmulGflops(M, K, N, tf.ms), gbps: gbps(N * K * 4, tf.ms), timing: tf.method, minMs: tf.minMs, maxMs: tf.maxMs });
+    const tf = await time(() => matmulF32(rt, x, wf, M, N, K, { out: y }));
+    const tm = await time(() => lin.matvec(rt, x, y));
+    push({
+      name: 'f32 matvec (tile 1x4)',
+      shape,
+      ms: tf.ms,
+      gflops: matmulGflops(M, K, N, tf.ms),
+      gbps: gbps(N * K * 4, tf.ms),
+      timing: tf.method,
+      cpuMs: cpuOf(tf),
+      minMs: tf.minMs,
+      maxMs: tf.maxMs,
+    });
     const peer = PEER_4BIT_GFLOPS[shape] ?? NaN;
     const gf = matmulGflops(M, K, N, tm.ms);
     push({
@@ -256,6 +283,7 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
       goal: '<= 2 ms',
       met: tm.ms <= 2,
       timing: tm.method,
+      cpuMs: cpuOf(tm),
       minMs: tm.minMs,
       maxMs: tm.maxMs,
       extra: { vsPeer4bit: gf / peer, vsPeerF32Tile: gf / (PEER_F32_TILE_GFLOPS[shape] ?? NaN), packedMiB: lin.weightBytes / 2 ** 20 },

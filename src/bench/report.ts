@@ -20,8 +20,8 @@ function fmt(v: number | undefined, digits: number): string {
 }
 
 function extraText(r: BenchResult): string {
-  if (!r.extra) return '';
-  return Object.entries(r.extra)
+  const extra: Record<string, number | string> = { ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}), ...r.extra };
+  return Object.entries(extra)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v, Math.abs(v) < 0.01 ? 6 : 3) : v}`)
     .join(' ');
 }

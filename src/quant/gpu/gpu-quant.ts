@@ -91,6 +91,12 @@ function checkBlocksize(bs: number): void {
   }
 }
 
+/** Whether the runtime is a CPU WebGPU implementation (SwiftShader, lavapipe) or a fallback adapter. */
+export function isCpuAdapter(rt: GpuRuntime): boolean {
+  const a = rt.adapter;
+  return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|cpu/i.test([a.vendor, a.architecture, a.device, a.description, a.backend].join(' '));
+}
+
 /**
  * A 1D workgroup count as a 2D grid within the device's per-dimension limit: [x, y] with x*y >= count.
  */
@@ -124,6 +130,28 @@ export function uploadCodeTable(rt: GpuRuntime, code: Float32Array): GPUBuffer {
 export function uploadMap(rt: GpuRuntime, map: Float32Array): GPUBuffer {
   if (map.length !== 256) throw new Error(`the nested map has 256 entries, got ${map.length}`);
   return rt.upload(map, 'quant4-nested-map');
+}
+
+/**
+ * Whether the inline floating-point rebuild f32(f32(map[q] * nested) + offset) is exact: every product
+ * normal or zero (so no flush can apply), and the rebuilt absmax safe for the code table.
+ */
+export function nestedIsSafe(
+  qabsmax: Uint8Array,
+  nestedAbsmax: Float32Array,
+  offset: number,
+  map: Float32Array,
+  nestedBlocksize: number,
+  code: Float32Array,
+): boolean {
+  const p = new Float32Array(1);
+  const pb = new Uint32Array(p.buffer);
+  for (let b = 0; b < qabsmax.length; b++) {
+    p[0] = map[qabsmax[b]!]! * nestedAbsmax[Math.floor(b / nestedBlocksize)]!;
+    const e = (pb[0]! >>> 23) & 0xff;
+    if ((pb[0]! & 0x7fffffff) !== 0 && (e === 0 || e === 255)) return false;
+  }
+  return absmaxIsSafe(rebuildAbsmax(qabsmax, nestedAbsmax, offset, map, nestedBlocksize, false), code);
 }
 
 /** Whether the fast float dequantizer is exact for these absmax values and code table (see GpuQuant4). */
@@ -164,16 +192,14 @@ export function uploadQuant4(rt: GpuRuntime, q: Quant4Data, opts: { code?: Float
       map: uploadMap(rt, q.nested.nestedMap),
       nestedBlocksize: nbs,
     };
-    const nestedNeed = Math.ceil(nb / nbs);
-    const rebuilt = rebuildAbsmax(
+    absmaxSafe = nestedIsSafe(
       q.nested.qabsmax.subarray(0, nb),
-      q.nested.nestedAbsmax.subarray(0, nestedNeed),
+      q.nested.nestedAbsmax.subarray(0, Math.ceil(nb / nbs)),
       q.nested.offset,
       q.nested.nestedMap,
       nbs,
-      false,
+      codeValues,
     );
-    absmaxSafe = absmaxIsSafe(rebuilt, codeValues);
   } else {
     if (!q.absmax || q.absmax.length < nb) throw new Error(`absmax needs ${nb} entries`);
     absmax = rt.upload(q.absmax.subarray(0, nb), 'quant4-absmax');
@@ -227,16 +253,36 @@ export function gpuDequantize4(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer, op
   const dst = out ?? rt.create(bytes, 'dequant4-out');
   if (dst.size < bytes) throw new Error(`gpuDequantize4: out has ${dst.size} bytes, needs ${bytes}`);
   if (nWords === 0) return dst;
+  const fast = t.absmaxSafe && !opts.exact;
+  const nested = t.nested;
+  const [gx, gy] = grid2d(rt, Math.ceil(nWords / DWG));
+  const params = rt.uniform(
+    [
+      nWords,
+      log2Exact(t.blocksize / 8, 'blocksize/8'),
+      gx * DWG,
+      opts.ftz === false ? 0 : 1,
+      nested ? nested.offset : 0,
+      0,
+      nested ? log2Exact(nested.nestedBlocksize, 'nested blocksize') : 8,
+    ],
+    'uuuufuu',
+  );
+  // GPUs: one dispatch with the rebuild inline. CPU implementations: the exact rebuild pass first (3 extra
+  // loads per word cost 2x there), then the plain kernel.
+  if (nested && fast && !isCpuAdapter(rt)) {
+    rt.dispatch(QUANT4_SHADER, 'dequant4_dq', [params, t.lut, t.packed, nested.qabsmax, dst, nested.nestedAbsmax, nested.map], [gx, gy], {
+      DWG,
+    });
+    return dst;
+  }
   let absmax = t.absmax;
   let pooled: GPUBuffer | null = null;
-  if (t.nested) {
+  if (nested) {
     pooled = rt.pool.acquire(Math.ceil(t.n / t.blocksize) * 4, 'dequant4-absmax');
     absmax = gpuRebuildAbsmax(rt, t, pooled, opts);
   }
-  const [gx, gy] = grid2d(rt, Math.ceil(nWords / DWG));
-  const params = rt.uniform([nWords, log2Exact(t.blocksize / 8, 'blocksize/8'), gx * DWG, opts.ftz === false ? 0 : 1]);
-  const entry = t.absmaxSafe && !opts.exact ? 'dequant4' : 'dequant4_exact';
-  rt.dispatch(QUANT4_SHADER, entry, [params, t.lut, t.packed, absmax!, dst], [gx, gy], { DWG });
+  rt.dispatch(QUANT4_SHADER, fast ? 'dequant4' : 'dequant4_exact', [params, t.lut, t.packed, absmax!, dst], [gx, gy], { DWG });
   // later work in the same command stream may reuse the pooled buffer: it runs after this dispatch
   if (pooled) rt.pool.release(pooled);
   return dst;
@@ -320,15 +366,15 @@ export function gpuQuantize4(rt: GpuRuntime, src: GPUBuffer, n: number, opts: Qu
 export async function gpuCheckAbsmax(rt: GpuRuntime, t: GpuQuant4): Promise<boolean> {
   const nb = Math.ceil(t.n / t.blocksize);
   if (nb === 0) return (t.absmaxSafe = true);
-  let absmax: Float32Array;
   if (t.absmax) {
-    absmax = await rt.readF32(t.absmax, nb);
+    t.absmaxSafe = absmaxIsSafe(await rt.readF32(t.absmax, nb), t.codeValues);
   } else {
-    const buf = gpuRebuildAbsmax(rt, t, undefined, { ftz: false });
-    absmax = await rt.readF32(buf, nb);
-    buf.destroy();
+    const nd = t.nested!;
+    const qabsmax = new Uint8Array(await rt.read(nd.qabsmax, Math.ceil(nb / 4) * 4)).slice(0, nb);
+    const nestedAbsmax = await rt.readF32(nd.nestedAbsmax, Math.ceil(nb / nd.nestedBlocksize));
+    const map = await rt.readF32(nd.map, 256);
+    t.absmaxSafe = nestedIsSafe(qabsmax, nestedAbsmax, nd.offset, map, nd.nestedBlocksize, t.codeValues);
   }
-  t.absmaxSafe = absmaxIsSafe(absmax, t.codeValues);
   return t.absmaxSafe;
 }
 
@@ -360,10 +406,9 @@ export async function gpuDoubleQuantize(
   const map = opts.map ?? dynamicMap256();
   const dq = doubleQuantize(absmax, { offset: opts.offset, map, ftz: opts.ftz });
   t.absmax.destroy();
-  const rebuilt = rebuildAbsmax(dq.qabsmax, dq.nestedAbsmax, dq.offset, map, dq.nestedBlocksize, false);
   return {
     ...t,
-    absmaxSafe: absmaxIsSafe(rebuilt, t.codeValues),
+    absmaxSafe: nestedIsSafe(dq.qabsmax, dq.nestedAbsmax, dq.offset, map, dq.nestedBlocksize, t.codeValues),
     absmax: null,
     nested: {
       qabsmax: rt.upload(dq.qabsmax, 'quant4-qabsmax'),

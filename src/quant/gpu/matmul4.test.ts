@@ -7,7 +7,7 @@ import { gaussian, mulberry32 } from '../../util/random.ts';
 import { dequantize4bit, quantize4bit } from '../blockwise4.ts';
 import { dynamicMap256, type QuantType } from '../codes.ts';
 import { doubleQuantize, rebuildAbsmax } from '../double-quant.ts';
-import { gpuQuantize4 } from './gpu-quant.ts';
+import { gpuCheckAbsmax, gpuDequantize4, gpuDoubleQuantize, gpuQuantize4, grid2d, readQuant4 } from './gpu-quant.ts';
 import { Linear4, type Linear4Kernels } from './matmul4.ts';
 import { BWD_TILES, FWD_TILES, MV_ROWS } from './wgsl-gen.ts';
 import { copyF32, matmulF32 } from './matmul-f32.ts';
@@ -158,10 +158,10 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
       const [btm, tkw] = BWD_TILES[i % BWD_TILES.length]!;
       const mvTn = MV_ROWS[i % MV_ROWS.length]!;
       const ksplit = [1, 4, 32, 2, 64, 8, 16][i % 7]!;
-      configs.push({ fwd: { tm, tn, wg: i % 2 ? 32 : 64 }, bwd: { tm: btm, tkw, wg: 64 }, mv: { tn: mvTn, ksplit, wg: 64 } });
+      configs.push({ fwd: { tm, tn, wg: i % 2 ? 32 : 64 }, bwd: { tm: btm, tkw, wg: 64 }, mv: { tn: mvTn, ksplit, wg: 64, interleave: i % 2 === 1 } });
     });
     for (const [btm, tkw] of BWD_TILES) configs.push({ bwd: { tm: btm, tkw, wg: 16 }, anyWg: 16 });
-    for (const kernels of configs) await checkLinear(c, [1, 3, 17, 33], { bias: true, kernels });
+    for (const kernels of configs) await checkLinear(c, [1, 17, 33], { bias: true, kernels });
     // the any-K kernels with another workgroup size
     await checkLinear({ ...c, K: 133 }, [1, 3, 17], { bias: true, kernels: { anyWg: 32 } });
   });
@@ -217,5 +217,78 @@ describe('f32 matmul and copy (the baselines)', () => {
     const dst = rt.create(1024 * 4);
     copyF32(rt, src, dst, n);
     expect(await rt.readF32(dst, n)).toEqual(a);
+  });
+});
+
+/** A view of `rt` whose device reports at most `max` workgroups per dimension (forces 2D grids). */
+function smallGridRuntime(rt: GpuRuntime, max: number): GpuRuntime {
+  const limits = new Proxy(rt.device.limits, {
+    get: (t, k) => (k === 'maxComputeWorkgroupsPerDimension' ? max : Reflect.get(t, k)),
+  });
+  const device = new Proxy(rt.device, {
+    get: (t, k) => (k === 'limits' ? limits : Reflect.get(t, k)),
+  });
+  return new Proxy(rt, {
+    get: (t, k) => {
+      if (k === 'device') return device;
+      const v = Reflect.get(t, k, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
+describe('2D dispatch grids', () => {
+  it('every kernel indexes a 2D grid correctly (per-dimension limit forced to 3 workgroups)', async () => {
+    const srt = smallGridRuntime(rt, 3);
+    expect(grid2d(srt, 10)).toEqual([3, 4]);
+    // quantize + dequantize (plain, DQ, exact) against the CPU reference
+    const n = 20001;
+    const data = randn(n, 21, 0.02);
+    const src = rt.upload(data);
+    const q = gpuQuantize4(srt, src, n, { type: 'nf4', blocksize: 32 });
+    const want = quantize4bit(data, { type: 'nf4', blocksize: 32 });
+    const got = await readQuant4(srt, q);
+    expect(Buffer.from(got.packed).equals(Buffer.from(want.packed))).toBe(true);
+    expect(Buffer.from(got.absmax.buffer).equals(Buffer.from(want.absmax.buffer))).toBe(true);
+    await gpuCheckAbsmax(srt, q);
+    const deqWant = dequantize4bit(want.packed, want.absmax, n, 'nf4', 32);
+    for (const exact of [false, true]) {
+      const out = gpuDequantize4(srt, q, undefined, { exact });
+      expect(Buffer.from((await rt.readF32(out, n)).buffer).equals(Buffer.from(deqWant.buffer))).toBe(true);
+    }
+    const dq = await gpuDoubleQuantize(srt, q);
+    const d = doubleQuantize(want.absmax);
+    const rebuilt = rebuildAbsmax(d.qabsmax, d.nestedAbsmax, d.offset, dynamicMap256());
+    const deqDq = dequantize4bit(want.packed, rebuilt, n, 'nf4', 32);
+    for (const exact of [false, true]) {
+      const out = gpuDequantize4(srt, dq, undefined, { exact });
+      expect(Buffer.from((await rt.readF32(out, n)).buffer).equals(Buffer.from(deqDq.buffer))).toBe(true);
+    }
+    src.destroy();
+    // the products, with tiles small enough to need many workgroups
+    const c: Case = { type: 'nf4', blocksize: 64, dq: true, N: 130, K: 72, seed: 22 };
+    const { deq, data: wdata } = makeWeight(c);
+    for (const kernels of [
+      { fwd: { tm: 1, tn: 4, wg: 4 }, bwd: { tm: 4, tkw: 1, wg: 4 }, mv: { tn: 1, ksplit: 1, wg: 4 }, anyWg: 4 },
+      { mv: { tn: 1, ksplit: 2, wg: 4, interleave: true } },
+    ] as Linear4Kernels[]) {
+      const lin = Linear4.upload(srt, wdata, { kernels });
+      for (const M of [1, 9]) {
+        const x = randn(M * c.K, M);
+        const xb = rt.upload(x);
+        const y = lin.matmul(srt, xb, M);
+        const yRef = refProduct(x, M, c.K, c.N, (k, nn) => deq[nn * c.K + k]!);
+        expectClose(await rt.readF32(y, M * c.N), yRef, `2D grid forward M=${M}`);
+        if (M === 1) expectClose(await rt.readF32(lin.matvec(srt, xb), c.N), yRef, '2D grid matvec');
+        const dyv = randn(M * c.N, M + 1);
+        const dx = lin.matmulBackward(srt, rt.upload(dyv), M);
+        expectClose(await rt.readF32(dx, M * c.K), refProduct(dyv, M, c.N, c.K, (nn, k) => deq[nn * c.K + k]!), `2D grid backward M=${M}`);
+      }
+      lin.destroy();
+    }
+    const x = randn(6 * 20, 3);
+    const w = randn(7 * 20, 4);
+    const yf = matmulF32(srt, rt.upload(x), rt.upload(w), 6, 7, 20, { tile: { tm: 1, tn: 4, wg: 4 } });
+    expectClose(await rt.readF32(yf, 42), refProduct(x, 6, 20, 7, (k, nn) => w[nn * 20 + k]!), '2D grid f32');
   });
 });

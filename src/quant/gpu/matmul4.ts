@@ -16,7 +16,7 @@ import {
   type Quant4Data,
 } from './gpu-quant.ts';
 import { checkFwdTile, isCpuAdapter, pickFwdTile, type TileConfig } from './matmul-f32.ts';
-import { BWD_TILES, bwdEntry, fwdEntry, MV_ROWS, mvEntry } from './wgsl-gen.ts';
+import { BWD_TILES, bwdEntry, fwdEntry, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
 
@@ -27,11 +27,16 @@ export interface BwdTile {
   wg: number;
 }
 
-/** Decode matvec: TN rows per team of `ksplit` threads (K split across them), WG threads per workgroup. */
+/**
+ * Decode matvec: TN rows per team of `ksplit` threads (K split across them), WG threads per workgroup.
+ * `interleave`: thread t of a team takes words t, t + ksplit, ... (coalesced, for GPUs) instead of whole
+ * scale blocks.
+ */
 export interface MvConfig {
   tn: number;
   ksplit: number;
   wg: number;
+  interleave?: boolean;
 }
 
 /** Kernel configuration of a Linear4; a missing entry is chosen per adapter and shape. */
@@ -53,10 +58,11 @@ export function pickBwdTile(rt: GpuRuntime, M: number): BwdTile {
 
 /**
  * The decode matvec configuration. CPU: each invocation owns 4 whole rows (no reduction). GPUs: a team of
- * 32 threads splits K (adjacent threads read adjacent words) and reduces in workgroup memory.
+ * 64 threads per row splits K word-interleaved (adjacent threads read adjacent words) and reduces in
+ * workgroup memory: 14 us for 2048x2048 on an H100 (164 GB/s), where other splits took ~0.5 ms.
  */
 export function pickMv(rt: GpuRuntime): MvConfig {
-  return isCpuAdapter(rt) ? { tn: 4, ksplit: 1, wg: 16 } : { tn: 2, ksplit: 32, wg: 256 };
+  return isCpuAdapter(rt) ? { tn: 4, ksplit: 1, wg: 16 } : { tn: 1, ksplit: 64, wg: 128, interleave: true };
 }
 
 interface Helpers {
@@ -220,7 +226,7 @@ export class Linear4 {
     const h = helperBuffers(rt);
     rt.dispatch(
       MATMUL4_SHADER,
-      mvEntry(mv.tn),
+      mv.interleave ? mvcEntry(mv.tn) : mvEntry(mv.tn),
       [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
       [gx, gy],
       { WG: mv.wg, KSPLIT: mv.ksplit, DQ: this.weight.nested ? 1 : 0 },
