@@ -143,13 +143,7 @@ async function quantizeOnLoad(
   if (q.doubleQuant) t = await gpuDoubleQuantize(rt, t);
   rt.flush();
   src.destroy();
-  return new Quant4Linear(ownedFromGpu(rt, t, shape, bias));
-}
-
-function ownedFromGpu(rt: GpuRuntime, t: Parameters<typeof Linear4.fromGpu>[1], shape: [number, number], bias: Float32Array | null): Linear4 {
-  const lin = Linear4.fromGpu(rt, t, shape[0], shape[1], bias ? { bias } : {});
-  (lin as unknown as { ownsWeight: boolean }).ownsWeight = true;
-  return lin;
+  return new Quant4Linear(Linear4.fromGpu(rt, t, shape[0], shape[1], { ownsWeight: true, ...(bias ? { bias } : {}) }));
 }
 
 function bnbType(ckpt: Checkpoint, prefix: string): QuantType {

@@ -130,10 +130,19 @@ export class Linear4 {
     return new Linear4(weight, N, K, bias, { weight: true, bias: owns }, opts.kernels);
   }
 
-  /** Wraps a GPU-resident 4-bit weight (e.g. from gpuQuantize4) of shape [N, K]; it is not destroyed with the layer. */
-  static fromGpu(rt: GpuRuntime, weight: GpuQuant4, N: number, K: number, opts: Omit<Linear4Options, 'code'> = {}): Linear4 {
+  /**
+   * Wraps a GPU-resident 4-bit weight (e.g. from gpuQuantize4) of shape [N, K]; it is destroyed
+   * with the layer only when `ownsWeight` is set.
+   */
+  static fromGpu(
+    rt: GpuRuntime,
+    weight: GpuQuant4,
+    N: number,
+    K: number,
+    opts: Omit<Linear4Options, 'code'> & { ownsWeight?: boolean } = {},
+  ): Linear4 {
     const { bias, owns } = Linear4.biasBuffer(rt, opts.bias, N);
-    return new Linear4(weight, N, K, bias, { weight: false, bias: owns }, opts.kernels);
+    return new Linear4(weight, N, K, bias, { weight: opts.ownsWeight ?? false, bias: owns }, opts.kernels);
   }
 
   private static biasBuffer(rt: GpuRuntime, bias: Float32Array | GPUBuffer | undefined, N: number): { bias: GPUBuffer | null; owns: boolean } {
