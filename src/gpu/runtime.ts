@@ -78,6 +78,10 @@ export class GpuRuntime {
   private profiler: Profiler | null = null;
   private liveBytes = 0;
   private peakBytes = 0;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -216,6 +220,16 @@ export class GpuRuntime {
   /** A small uniform buffer from u32/f32/i32 words; `spec` marks each word's type (default u32). */
   uniform(words: number[], types?: string): GPUBuffer {
     const data = packWords(words, types);
+    // Content-addressed: a training step issues the same parameter blocks every step, so they
+    // are made once and reused (creating hundreds of small buffers per step dominates the
+    // CPU time of a step on fast GPUs). Never written after creation, so sharing is safe.
+    const key = String.fromCharCode(...new Uint16Array(data));
+    const hit = this.uniforms.get(key);
+    if (hit) {
+      this.uniforms.delete(key);
+      this.uniforms.set(key, hit);
+      return hit;
+    }
     const buf = this.device.createBuffer({
       label: 'params',
       size: Math.max(16, align16(data.byteLength)),
@@ -224,7 +238,12 @@ export class GpuRuntime {
     });
     new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
     buf.unmap();
-    this.pendingUploads.push(buf);
+    this.uniforms.set(key, buf);
+    if (this.uniforms.size > MAX_CACHED) {
+      const [oldKey, old] = this.uniforms.entries().next().value!;
+      this.uniforms.delete(oldKey);
+      this.retire(old);
+    }
     return buf;
   }
 
@@ -244,11 +263,7 @@ export class GpuRuntime {
     constants?: Record<string, number>,
   ): void {
     const pipeline = this.kernels.pipelineSync(file, entry, constants);
-    const layout = pipeline.getBindGroupLayout(0);
-    const group = this.device.createBindGroup({
-      layout,
-      entries: bindings.flatMap((b, i) => (b ? [{ binding: i, resource: 'buffer' in b ? b : { buffer: b } }] : [])),
-    });
+    const group = this.bindGroup(pipeline, bindings);
     const [x, y = 1, z = 1] = workgroups;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) {
@@ -269,6 +284,34 @@ export class GpuRuntime {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** A bind group for these buffers, cached by pipeline and buffer identities (steps repeat). */
+  private bindGroup(pipeline: GPUComputePipeline, bindings: Array<GPUBuffer | GPUBufferBinding | undefined>): GPUBindGroup {
+    let key = `${this.idOf(pipeline)}`;
+    for (const b of bindings) {
+      if (!b) key += ',-';
+      else if ('buffer' in b) key += `,${this.idOf(b.buffer)}@${b.offset ?? 0}+${b.size ?? ''}`;
+      else key += `,${this.idOf(b)}`;
+    }
+    const hit = this.bindGroups.get(key);
+    if (hit) return hit;
+    const group = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: bindings.flatMap((b, i) => (b ? [{ binding: i, resource: 'buffer' in b ? b : { buffer: b } }] : [])),
+    });
+    this.bindGroups.set(key, group);
+    if (this.bindGroups.size > MAX_CACHED) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    return group;
+  }
+
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) {
+      id = ++this.nextId;
+      this.ids.set(o, id);
+    }
+    return id;
   }
 
   /** Copies `bytes` from one buffer to another inside the current command stream. */
@@ -350,6 +393,9 @@ export class GpuRuntime {
   }
 
   destroy(): void {
+    for (const b of this.uniforms.values()) b.destroy();
+    this.uniforms.clear();
+    this.bindGroups.clear();
     this.pool.clear();
     this.device.destroy();
   }
@@ -389,6 +435,9 @@ export async function createRuntime(
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'qlora-studio' });
   return new GpuRuntime(device, reportAdapter(adapter, options.backend ?? 'webgpu'), loadShader, options);
 }
+
+/** Entries kept in the uniform-buffer and bind-group caches (least recently made go first). */
+const MAX_CACHED = 4096;
 
 export function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
