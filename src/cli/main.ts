@@ -10,8 +10,13 @@ import { dataCommand } from './commands/data.ts';
 import { trainCommand } from './commands/train.ts';
 import { dequantizeCommand, quantizeCommand } from './commands/quantize.ts';
 import { benchCommand } from './commands/bench.ts';
+import { pullCommand } from './commands/pull.ts';
+import { cacheCommand } from './commands/cache.ts';
+import { exportCommand } from './commands/export.ts';
+import { linkCommand } from './commands/link.ts';
 
-const commands: Command[] = [gpuCommand, inspectCommand, quantizeCommand, dequantizeCommand, dataCommand, trainCommand, generateCommand, gradCommand, benchCommand];
+const commands: Command[] = [gpuCommand, inspectCommand, quantizeCommand, dequantizeCommand, dataCommand, trainCommand, generateCommand, gradCommand, benchCommand, pullCommand, cacheCommand];
+commands.push(exportCommand, linkCommand);
 
 function help(): string {
   const lines = ['usage: qlora <command> [options]', '', 'commands:'];

@@ -20,6 +20,12 @@ export interface ValueWriter {
   /** Bytes appended so far (including those already present when resuming). */
   readonly written: number;
   append(chunk: Uint8Array): Promise<void>;
+  /**
+   * Makes the bytes appended so far survive a crash or reload, so a later
+   * `writer(key, {resume: true})` continues after them. Backends that buffer appends (IndexedDB
+   * writes whole chunks) implement it; where it is absent, appended bytes are kept at once.
+   */
+  flush?(): Promise<void>;
   /** Makes the value visible under its key, replacing any previous value atomically. */
   commit(): Promise<void>;
   /** Drops the partial value. */
@@ -43,8 +49,9 @@ export interface ByteStore {
    * continued (its `written` bytes are kept), which is how interrupted downloads resume.
    */
   writer(key: string, opts?: { resume?: boolean }): Promise<ValueWriter>;
-  /** Bytes of an unfinished write of `key` (0 when none). */
+  /** Bytes of an unfinished write of `key` that a resumed writer would keep (0 when none). */
   partialSize(key: string): Promise<number>;
+  /** Removes the committed value and any unfinished write of `key` (no error when absent). */
   delete(key: string): Promise<void>;
   /** Committed entries whose key starts with `prefix`. */
   list(prefix?: string): Promise<StoredEntry[]>;
