@@ -35,7 +35,7 @@ export default defineConfig({
   optimizeDeps: {
     // Only the studio's own page is an entry (never a Playwright report or other stray HTML).
     entries: ['index.html'],
-    include: ['react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom/client', 'zustand'],
+    include: ['react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom/client', 'zustand', 'idb-keyval', 'fflate', 'uplot'],
     exclude: ['webgpu'],
   },
   build: { target: 'es2022', sourcemap: true },
