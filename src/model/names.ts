@@ -42,7 +42,10 @@ export function postAttentionNormName(layer: number): string {
 }
 
 /** [out, in] of a target module's weight. */
-export function targetShape(config: ModelConfig, t: LoraTarget): [number, number] {
+export function targetShape(
+  config: Pick<ModelConfig, 'hiddenSize' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize'>,
+  t: LoraTarget,
+): [number, number] {
   const h = config.hiddenSize;
   const q = config.numHeads * config.headDim;
   const kv = config.numKvHeads * config.headDim;

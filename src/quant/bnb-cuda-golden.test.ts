@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { dequantize4bit, fp4Code, ftz, nf4Code, quantize4bit, reciprocalF32, roundToBf16, roundToF16 } from './blockwise4.ts';
 import { FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_MIDPOINTS, NF4_THRESHOLDS, type QuantType, dynamicMap256 } from './codes.ts';
 import { dQuantize8, doubleQuantize, meanF32, quantizeBlockwise8, rebuildAbsmax } from './double-quant.ts';
-import { buildQuantStateJson, pythonFloatRepr } from './quant-state.ts';
+import { buildQuantStateJson } from './quant-state.ts';
+import { pythonFloatRepr } from '../util/python.ts';
 
 const SWEEP =
   '5282ff57b3faa5a1f4c293ab9b0d0be46dcf9432b34095f83fa8b9d2c61809a51659a512776a07aeef648d7afa6f82aa' +

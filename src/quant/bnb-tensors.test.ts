@@ -5,7 +5,7 @@ import {
   linearAbsmax, quantizeLinear, toBnbTensors,
 } from './bnb-tensors.ts';
 import { NF4_CODE, dynamicMap256 } from './codes.ts';
-import { pythonFloatRepr } from './quant-state.ts';
+import { pythonFloatRepr } from '../util/python.ts';
 
 function weights(n: number, seed: number, scale = 0.02): Float32Array {
   let s = seed >>> 0;

@@ -1,6 +1,7 @@
 // Tests of Python float repr, the quant_state JSON writer (byte-identical to json.dumps) and its parser.
 import { describe, expect, it } from 'vitest';
-import { type QuantStateInfo, buildQuantStateJson, parseQuantState, pythonFloatRepr, quantStateKey } from './quant-state.ts';
+import { type QuantStateInfo, buildQuantStateJson, parseQuantState, quantStateKey } from './quant-state.ts';
+import { pythonFloatRepr } from '../util/python.ts';
 
 describe('pythonFloatRepr', () => {
   it('matches repr() output captured from CPython 3.12', () => {

@@ -2,12 +2,14 @@
 // QLoRA paper's defaults, the LoRA scaling factor, validation with readable messages, and
 // the per-module shapes of the adapter matrices (PEFT layout, qlora-formats.md §4.2–4.3).
 
-/** The seven linear layers of a Llama block that can carry a LoRA adapter, in block order. */
-export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LoraModule = (typeof LORA_MODULES)[number];
+import { LORA_TARGETS, isLoraTarget, targetShape, type LoraTarget } from '../model/names.ts';
+
+/** The seven linear layers of a Llama block that can carry a LoRA adapter, in block order (model/names.ts). */
+export const LORA_MODULES = LORA_TARGETS;
+export type LoraModule = LoraTarget;
 
 export function isLoraModule(s: unknown): s is LoraModule {
-  return typeof s === 'string' && (LORA_MODULES as readonly string[]).includes(s);
+  return typeof s === 'string' && isLoraTarget(s);
 }
 
 /** Index of a module in LORA_MODULES (0..6); used to derive RNG streams. */
@@ -116,22 +118,8 @@ export interface LoraModelDims {
 
 /** in_features and out_features of a module's base Linear (nn.Linear weight is [out, in]). */
 export function moduleFeatures(dims: LoraModelDims, m: LoraModule): { in: number; out: number } {
-  const q = dims.numHeads * dims.headDim;
-  const kv = dims.numKvHeads * dims.headDim;
-  switch (m) {
-    case 'q_proj':
-      return { in: dims.hiddenSize, out: q };
-    case 'k_proj':
-    case 'v_proj':
-      return { in: dims.hiddenSize, out: kv };
-    case 'o_proj':
-      return { in: q, out: dims.hiddenSize };
-    case 'gate_proj':
-    case 'up_proj':
-      return { in: dims.hiddenSize, out: dims.intermediateSize };
-    case 'down_proj':
-      return { in: dims.intermediateSize, out: dims.hiddenSize };
-  }
+  const [out, inF] = targetShape(dims, m);
+  return { in: inF, out };
 }
 
 /** Shapes of PEFT's lora_A.weight [r, in] and lora_B.weight [out, r]. */

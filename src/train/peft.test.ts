@@ -1,3 +1,4 @@
+import { pythonJsonFloat } from '../util/python.ts';
 import { describe, expect, it } from 'vitest';
 import { bytesSource } from '../formats/byte-source.ts';
 import { f32ToBf16Bytes, f32ToF16Bytes } from '../formats/dtypes.ts';
@@ -8,7 +9,6 @@ import {
   loraTensorName,
   parseAdapterConfig,
   parseLoraTensorName,
-  pyFloatRepr,
   readAdapter,
   writeAdapter,
   type AdapterTensor,
@@ -75,7 +75,7 @@ describe('adapter_config.json', () => {
       [1.5e-7, '1.5e-07'], [-2.5, '-2.5'], [1e16, '1e+16'], [1234567890123456.7, '1234567890123456.8'],
       [1e22, '1e+22'], [2 / 3, '0.6666666666666666'], [123.456, '123.456'],
     ];
-    for (const [x, s] of cases) expect(pyFloatRepr(x)).toBe(s);
+    for (const [x, s] of cases) expect(pythonJsonFloat(x)).toBe(s);
     const json = adapterConfigJson(makeLoraConfig({ alpha: 32.5, dropout: 0, r: 8, targetModules: ['v_proj', 'q_proj'] }), 'dir/modèle "x"\u007f');
     expect(json).toContain('"lora_alpha": 32.5,');
     expect(json).toContain('"lora_dropout": 0.0,');

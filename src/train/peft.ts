@@ -5,6 +5,8 @@
 // with every tensor checked against the model's shapes.
 
 import { writeSafetensors, type SafetensorsReader } from '../formats/safetensors.ts';
+import { moduleName, peftLoraName } from '../model/names.ts';
+import { pythonJsonFloat } from '../util/python.ts';
 import {
   LORA_MODULES,
   type LoraConfig,
@@ -35,24 +37,6 @@ export class PyFloat {
 
 type PyJson = null | boolean | number | string | PyFloat | PyJson[] | { [k: string]: PyJson };
 
-/** Python's repr() of a float (what json.dumps writes for it). */
-export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'NaN';
-  if (!Number.isFinite(x)) return x > 0 ? 'Infinity' : '-Infinity';
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const sign = x < 0 ? '-' : '';
-  const [mant, expStr] = Math.abs(x).toExponential().split('e') as [string, string];
-  const digits = mant.replace('.', '');
-  const exp = Number(expStr);
-  if (exp >= -4 && exp < 16) {
-    if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
-    const int = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
-    const frac = digits.slice(exp + 1);
-    return `${sign}${int}.${frac || '0'}`;
-  }
-  const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-  return `${sign}${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-}
 
 /** A JSON string as Python writes it with ensure_ascii=True. */
 function pyString(s: string): string {
@@ -64,7 +48,7 @@ export function pyJsonDumps(value: PyJson, level = 0): string {
   const pad = (n: number) => '  '.repeat(n);
   if (value === null) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (value instanceof PyFloat) return pyFloatRepr(value.value);
+  if (value instanceof PyFloat) return pythonJsonFloat(value.value);
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) throw new Error(`pyJsonDumps: ${value} is not an integer; wrap floats in PyFloat`);
     return String(value);
@@ -133,12 +117,8 @@ export interface ParsedAdapterConfig {
   raw: Record<string, unknown>;
 }
 
-const MLP_MODULES: ReadonlySet<LoraModule> = new Set(['gate_proj', 'up_proj', 'down_proj']);
-
 /** The module key PEFT matches target_modules against (a name from model.named_modules()). */
-function moduleKey(layer: number, m: LoraModule): string {
-  return `model.layers.${layer}.${MLP_MODULES.has(m) ? 'mlp' : 'self_attn'}.${m}`;
-}
+const moduleKey = moduleName;
 
 /** A Python `re` pattern as a JS RegExp that must match the whole key (re.fullmatch). */
 function fullMatchRegex(pattern: string, what: string, source?: string): RegExp {
@@ -267,7 +247,7 @@ export type LoraPart = 'A' | 'B';
 
 /** PEFT's saved name, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight. */
 export function loraTensorName(layer: number, module: LoraModule, part: LoraPart): string {
-  return `base_model.model.${moduleKey(layer, module)}.lora_${part}.weight`;
+  return peftLoraName(layer, module, part);
 }
 
 const NAME_RE = /^(?:base_model\.model\.)?model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z_]+)\.lora_(A|B)(?:\.([^.]+))?\.weight$/;
