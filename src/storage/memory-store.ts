@@ -1,6 +1,8 @@
 // An in-memory ByteStore (src/storage/store.ts): committed values and unfinished writes in Maps.
 // Not persistent; for tests, for paging optimizer state to CPU memory, and as a stand-in where no
-// real backend is available. Values are copied in and out, so callers never share bytes with it.
+// real backend is available. Values are copied in and out, so callers never share bytes with it,
+// unless made with `{ share: true }` (no copies: for callers that never modify bytes they gave or got,
+// such as the optimizer pager, where the copies would be most of the paging cost).
 
 import type { ByteStore, StoredEntry, ValueWriter } from './store.ts';
 
@@ -14,8 +16,11 @@ export class MemoryStore implements ByteStore {
   private readonly values = new Map<string, Entry>();
   private readonly partial = new Map<string, Uint8Array[]>();
 
-  constructor(name = 'memory') {
+  private readonly copy: (b: Uint8Array) => Uint8Array;
+
+  constructor(name = 'memory', opts: { share?: boolean } = {}) {
     this.name = name;
+    this.copy = opts.share ? (b) => b : (b) => b.slice();
   }
 
   async has(key: string): Promise<boolean> {
@@ -29,7 +34,7 @@ export class MemoryStore implements ByteStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const e = this.values.get(key);
-    return e ? e.bytes.slice() : undefined;
+    return e ? this.copy(e.bytes) : undefined;
   }
 
   async read(key: string, offset: number, length: number): Promise<Uint8Array> {
@@ -38,11 +43,11 @@ export class MemoryStore implements ByteStore {
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > e.bytes.byteLength) {
       throw new RangeError(`${this.name}: read of ${length} bytes at ${offset} is outside "${key}" (${e.bytes.byteLength} bytes)`);
     }
-    return e.bytes.slice(offset, offset + length);
+    return this.copy(e.bytes.subarray(offset, offset + length));
   }
 
   async put(key: string, value: Uint8Array): Promise<void> {
-    this.values.set(key, { bytes: value.slice(), modified: Date.now() });
+    this.values.set(key, { bytes: this.copy(value), modified: Date.now() });
   }
 
   async writer(key: string, opts: { resume?: boolean } = {}): Promise<ValueWriter> {
