@@ -1,6 +1,7 @@
 // `qlora bench [--quick] [--only quant|train]` (`npm run bench`): the benchmarks, measured side
 // by side in one run on this machine's WebGPU adapter — 4-bit kernels against their baselines
-// and peers, then whole QLoRA training steps against the best matmul rate. Prints a table and
+// and peers, whole QLoRA training steps against the best matmul rate, and paged vs resident
+// optimizer state. Prints a table and
 // writes the JSON to bench-results/bench-<time>.json.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { choice, type Command } from '../args.ts';
 import { createNodeRuntime } from '../../gpu/node.ts';
 import { benchQuant } from '../../bench/quant.bench.ts';
 import { benchTrain, syntheticLlama, type TrainBenchCase } from '../../bench/train.bench.ts';
+import { benchPaging } from '../../bench/paging.bench.ts';
 import { renderJson, renderTable } from '../../bench/report.ts';
 import type { BenchResult } from '../../bench/harness.ts';
 import { modelFolder } from '../../node/model-folder.ts';
@@ -17,11 +19,11 @@ import { sharedPath } from '../../node/shared.ts';
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'run the benchmarks (kernels and training) and write a JSON report',
-  usage: 'qlora bench [--quick] [--only quant|train] [--out <dir>]',
+  usage: 'qlora bench [--quick] [--only quant|train|paging] [--out <dir>]',
   options: { quick: { type: 'boolean' }, only: { type: 'string' }, out: { type: 'string' } },
   async run(values) {
     const quick = values.quick === true;
-    const only = choice(values, 'only', ['quant', 'train', 'all'] as const, 'all');
+    const only = choice(values, 'only', ['quant', 'train', 'paging', 'all'] as const, 'all');
     const rt = await createNodeRuntime();
     const a = rt.adapter;
     const context = {
@@ -32,8 +34,8 @@ export const benchCommand: Command = {
     };
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const results: BenchResult[] = [];
-    if (only !== 'train') results.push(...(await benchQuant(rt, { quick, log })));
-    if (only !== 'quant') {
+    if (only === 'all' || only === 'quant') results.push(...(await benchQuant(rt, { quick, log })));
+    if (only === 'all' || only === 'train') {
       const cases: TrainBenchCase[] = [];
       const stories = sharedPath('models/stories260K');
       if (stories) cases.push({ name: 'stories260K', files: modelFolder(stories), B: 4, S: quick ? 64 : 128, rank: 16 });
@@ -41,6 +43,7 @@ export const benchCommand: Command = {
       const best = Math.max(0, ...results.filter((r) => /matmul/i.test(r.name) && r.gflops).map((r) => r.gflops!));
       results.push(...(await benchTrain(rt, cases, { quick, matmulGflops: best })));
     }
+    if (only === 'all' || only === 'paging') results.push(...(await benchPaging(rt, { quick })));
     process.stdout.write(renderTable(results, context) + '\n');
     const dir = (values.out as string | undefined) ?? 'bench-results';
     await mkdir(dir, { recursive: true });
