@@ -2,11 +2,12 @@
 // to the GPU (quantized on load unless --quant none), its tokenizer, and an optional adapter.
 
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { CliError, choice } from './args.ts';
 import { createNodeRuntime } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { modelFolder } from '../node/model-folder.ts';
+import { resolveModelArg } from '../node/resolve-model.ts';
+import type { ModelFiles } from '../model/model-files.ts';
 import { createTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
 import { loadGpuModel, type LoadedModel, type QuantChoice } from '../llm/load.ts';
 import { loadAdapter } from '../llm/adapter-io.ts';
@@ -21,7 +22,9 @@ export const modelOptions = {
 
 export interface CliModel extends LoadedModel {
   rt: GpuRuntime;
+  /** The model argument as given (folder or repo id). */
   dir: string;
+  files: ModelFiles;
   tokenizer: TextTokenizer;
 }
 
@@ -31,16 +34,31 @@ export function requireDir(dir: string | undefined, what: string, usage: string)
   return dir;
 }
 
-export async function openModel(dir: string, values: Record<string, unknown>, extra: { maxPositions?: number } = {}): Promise<CliModel> {
+/** A model argument: a folder, or a Hub repo id ("owner/name[@rev]") that `qlora pull` cached. */
+export function requireModel(arg: string | undefined, usage: string): string {
+  if (!arg) throw new CliError(`expected a model folder or a cached Hub repo id\nusage: ${usage}`);
+  return arg;
+}
+
+/** The model's files from a folder or the cache (errors as one CLI line). */
+export async function modelFiles(arg: string): Promise<ModelFiles> {
+  try {
+    return await resolveModelArg(arg);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+}
+
+export async function openModel(arg: string, values: Record<string, unknown>, extra: { maxPositions?: number } = {}): Promise<CliModel> {
   const quant = choice<QuantChoice>(values, 'quant', QUANT_CHOICES, 'nf4');
+  const files = await modelFiles(arg);
+  const names = await files.list();
+  if (!names.includes('tokenizer.json')) throw new CliError(`${arg}: no tokenizer.json (the model needs its tokenizer)`);
   const rt = await createNodeRuntime({ onError: (m) => process.stderr.write(`qlora: ${m}\n`) });
-  const files = modelFolder(dir);
   const loaded = await loadGpuModel(rt, files, { quant, maxPositions: extra.maxPositions });
-  const tjson = join(dir, 'tokenizer.json');
-  if (!existsSync(tjson)) throw new CliError(`${dir}: no tokenizer.json (the model folder needs its tokenizer)`);
-  const tcfg = existsSync(join(dir, 'tokenizer_config.json')) ? await files.text('tokenizer_config.json') : null;
+  const tcfg = names.includes('tokenizer_config.json') ? await files.text('tokenizer_config.json') : null;
   const tokenizer = createTokenizer(await files.text('tokenizer.json'), tcfg, loaded.config);
-  return { ...loaded, rt, dir, tokenizer };
+  return { ...loaded, rt, dir: arg, files, tokenizer };
 }
 
 export async function openAdapter(m: CliModel, dir: string): Promise<LoraAdapter> {

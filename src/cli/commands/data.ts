@@ -3,10 +3,12 @@
 // tokens marked ([[…]], or green on a terminal); `--json` prints the same plus the first batch as JSON.
 // Node only (reads files); the pipeline itself is engine code.
 
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../args.ts';
+import { modelFiles } from '../model-args.ts';
+import type { ModelFiles } from '../../model/model-files.ts';
 import { FORMAT_NAMES, parseFormatName } from '../../data/formats.ts';
 import { looksLikeHfDatasetId } from '../../data/hf.ts';
 import { prepareData, type DataSource, type PipelineOptions } from '../../data/pipeline.ts';
@@ -69,16 +71,14 @@ function oneOf<T extends string>(v: Values, flag: string, allowed: readonly T[])
   return raw as T;
 }
 
-/** Loads tokenizer.json, tokenizer_config.json and (if present) chat_template.jinja from a model folder. */
-export function loadModelTokenizer(dir: string, fallbackTemplate = false): { tokenizer: DataTokenizer; template: ChatTemplate } {
-  const tjPath = join(dir, 'tokenizer.json');
-  if (!existsSync(tjPath)) throw new CliError(`--model ${dir}: no tokenizer.json (expected a model folder with tokenizer.json and tokenizer_config.json)`);
-  const cfgPath = join(dir, 'tokenizer_config.json');
-  const cfg = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : {};
-  const jinjaPath = join(dir, 'chat_template.jinja');
-  const jinja = !fallbackTemplate && existsSync(jinjaPath) ? readFileSync(jinjaPath, 'utf8') : null;
+/** Loads tokenizer.json, tokenizer_config.json and (if present) chat_template.jinja of a model. */
+export async function loadModelTokenizer(files: ModelFiles, fallbackTemplate = false): Promise<{ tokenizer: DataTokenizer; template: ChatTemplate }> {
+  const names = await files.list();
+  if (!names.includes('tokenizer.json')) throw new CliError(`--model: no tokenizer.json (expected a model with tokenizer.json and tokenizer_config.json)`);
+  const cfg = names.includes('tokenizer_config.json') ? (JSON.parse(await files.text('tokenizer_config.json')) as Record<string, unknown>) : {};
+  const jinja = !fallbackTemplate && names.includes('chat_template.jinja') ? await files.text('chat_template.jinja') : null;
   return {
-    tokenizer: createDataTokenizer(readFileSync(tjPath, 'utf8'), cfg),
+    tokenizer: createDataTokenizer(await files.text('tokenizer.json'), cfg),
     template: chatTemplateFromConfig(cfg, { chatTemplateJinja: jinja, fallback: fallbackTemplate }),
   };
 }
@@ -130,7 +130,7 @@ export async function runData(v: Values, positionals: string[], io: DataIo = {})
     maxRows: v['max-rows'] === undefined ? undefined : int(v, 'max-rows', 0, 1),
     onBadRow: v.strict ? 'error' : 'skip',
   };
-  const { tokenizer, template } = loadModelTokenizer(v.model, v['fallback-template'] === true);
+  const { tokenizer, template } = await loadModelTokenizer(await modelFiles(v.model), v['fallback-template'] === true);
   const data = await prepareData(dataSource(positionals[0]!, v, env), opts, tokenizer, template);
 
   if (v.json) {

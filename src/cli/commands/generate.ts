@@ -4,7 +4,7 @@
 
 import { CliError, num, type Command } from '../args.ts';
 import { generate } from '../../llm/generate.ts';
-import { modelOptions, openAdapter, openModel, requireDir } from '../model-args.ts';
+import { modelOptions, openAdapter, openModel, requireModel } from '../model-args.ts';
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -24,7 +24,7 @@ export const generateCommand: Command = {
     seed: { type: 'string' },
   },
   async run(values, positionals) {
-    const dir = requireDir(positionals[0], 'model', this.usage);
+    const dir = requireModel(positionals[0], this.usage);
     if (typeof values.prompt !== 'string') throw new CliError(`--prompt is required (use --prompt "" for BOS only)\nusage: ${this.usage}`);
     const maxNew = num(values, 'max-new-tokens', 128, { int: true, min: 1 });
     const m = await openModel(dir, values);

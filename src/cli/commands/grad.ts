@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { CliError, type Command } from '../args.ts';
 import { writeSafetensors } from '../../formats/safetensors.ts';
 import { makeBatch } from '../../llm/batch.ts';
-import { modelOptions, openAdapter, openModel, requireDir } from '../model-args.ts';
+import { modelOptions, openAdapter, openModel, requireModel } from '../model-args.ts';
 
 function intRows(v: unknown, field: string): number[][] {
   if (!Array.isArray(v) || !v.length || !v.every((r) => Array.isArray(r) && r.every((x) => Number.isInteger(x)))) {
@@ -23,7 +23,7 @@ export const gradCommand: Command = {
   usage: 'qlora grad <model-dir> --adapter <dir> --batch <batch.json> --out <grads.safetensors> [--quant nf4|fp4|none]',
   options: { ...modelOptions, adapter: { type: 'string' }, batch: { type: 'string' }, out: { type: 'string' } },
   async run(values, positionals) {
-    const dir = requireDir(positionals[0], 'model', this.usage);
+    const dir = requireModel(positionals[0], this.usage);
     for (const f of ['adapter', 'batch', 'out']) if (typeof values[f] !== 'string') throw new CliError(`--${f} is required\nusage: ${this.usage}`);
     let json: Record<string, unknown>;
     try {

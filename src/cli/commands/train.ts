@@ -16,7 +16,7 @@ import { makeTrainConfig, SCHEDULE_KINDS, TrainConfigError, type ScheduleKind } 
 import { LoraAdapter } from '../../llm/lora.ts';
 import { finetune } from '../../llm/finetune.ts';
 import { saveAdapter } from '../../llm/adapter-io.ts';
-import { modelOptions, openModel, requireDir } from '../model-args.ts';
+import { modelOptions, openModel, requireModel } from '../model-args.ts';
 import { FsStore } from '../../node/fs-store.ts';
 import { migrate } from '../../storage/layout.ts';
 import { MemoryStore } from '../../storage/memory-store.ts';
@@ -69,7 +69,7 @@ export const trainCommand: Command = {
     resume: { type: 'string' },
   },
   async run(values, positionals) {
-    const dir = requireDir(positionals[0], 'model', TRAIN_USAGE);
+    const dir = requireModel(positionals[0], TRAIN_USAGE);
     const gpuBudget = values['gpu-budget'] === undefined ? undefined : parseBytes(String(values['gpu-budget']), '--gpu-budget');
     const checkpointEvery = num(values, 'checkpoint-every', 100, { int: true, min: 0 });
     const resumeId = values.resume as string | undefined;
@@ -129,7 +129,7 @@ export const trainCommand: Command = {
     }
 
     const m = await openModel(dir, values, { maxPositions: train.seqLen });
-    const { tokenizer, template } = loadModelTokenizer(dir);
+    const { tokenizer, template } = await loadModelTokenizer(m.files);
     const data = await prepareData(
       dataSource(values.data, values, process.env),
       {
