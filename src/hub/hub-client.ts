@@ -82,6 +82,13 @@ export interface DownloadOptions extends HubAccess {
   stallTimeoutMs?: number;
   /** Asks to keep the store under storage pressure (default navigator.storage.persist()). */
   persist?: (() => Promise<boolean>) | null;
+  /**
+   * Called (and awaited) when a file of this session has been committed, verified and marked done
+   * in the manifest, e.g. to quantize a shard as it lands (src/storage/quantize-on-download.ts).
+   * Files found complete from an earlier session ('cached') are not reported. A rejection fails the
+   * download like a network error would (the file itself stays done).
+   */
+  onFileDone?: (file: ManifestFile) => void | Promise<void>;
 }
 
 export interface DownloadResult {
@@ -528,6 +535,7 @@ async function downloadFile(dl: Dl, p: Planned): Promise<void> {
       fp.status = 'done';
       await dl.save();
       dl.emit(fp, true);
+      await opts.onFileDone?.({ ...entry });
       return;
     }
     // A retryable failure: keep every received byte, back off, continue from where we are.

@@ -4,6 +4,9 @@
 //   v1/models/<repo>@<rev>/manifest.json          ModelManifest (below): file list, sizes, sha256, ETags
 //   v1/models/<repo>@<rev>/files/<file>           the model's files, byte for byte as on the Hub
 //   v1/runs/<run-id>/...                          training runs and checkpoints (src/train owns it)
+//   v1/models/<repo>@<rev>%2B<nf4|fp4>/...        a 4-bit copy made while downloading <repo>@<rev>
+//                                                 (revision "<rev>+nf4"; manifest.quantized says so;
+//                                                 see src/storage/quantize-on-download.ts)
 //
 // <repo> is the Hub id ("owner/name" or "name"); <rev> is the revision as asked for ("main", a tag,
 // a commit), URI-encoded so "refs/pr/1" stays one segment. Keys are '/'-separated segments; none is
@@ -93,6 +96,17 @@ export interface ManifestFile {
   done: boolean;
 }
 
+/** How a derived (quantized) model entry was made. */
+export interface DerivedQuantization {
+  /** The revision it was made from (its own revision is `${from}+${type}`). */
+  from: string;
+  /** The commit of `from` when the source said. */
+  fromCommit?: string;
+  type: 'nf4' | 'fp4';
+  blocksize: number;
+  doubleQuant: boolean;
+}
+
 export interface ModelManifest {
   layout: number;
   repo: string;
@@ -106,6 +120,8 @@ export interface ModelManifest {
   files: ManifestFile[];
   /** Every file done. */
   complete: boolean;
+  /** Set on a 4-bit model derived from another cached revision (src/storage/quantize-on-download.ts). */
+  quantized?: DerivedQuantization;
   created: number;
   updated: number;
 }

@@ -4,7 +4,7 @@
 
 import type { ByteSource } from '../formats/byte-source.ts';
 import { MissingFileError, type ModelFiles } from '../model/model-files.ts';
-import { fileKey, manifestKey, migrate, modelPrefix, MODELS_PREFIX, parseManifestKey, type ModelManifest } from './layout.ts';
+import { fileKey, manifestKey, migrate, modelPrefix, MODELS_PREFIX, parseManifestKey, type DerivedQuantization, type ModelManifest } from './layout.ts';
 import type { ByteStore } from './store.ts';
 
 export async function readManifest(store: ByteStore, repo: string, revision: string): Promise<ModelManifest | undefined> {
@@ -74,6 +74,8 @@ export interface CachedModel {
   updated: number;
   /** The key prefix of the model (for FsStore: a folder under the cache root). */
   prefix: string;
+  /** Set when this entry is a 4-bit model quantized from another revision while downloading. */
+  quantized?: DerivedQuantization;
 }
 
 /** Every model in the store (complete or not), sorted by repo and revision. */
@@ -109,6 +111,7 @@ export async function listCachedModels(store: ByteStore): Promise<CachedModel[]>
       size: sizes.every((s) => s !== null) ? sizes.reduce((a: number, b) => a + b!, 0) : null,
       updated: m.updated,
       prefix,
+      ...(m.quantized ? { quantized: m.quantized } : {}),
     });
   }
   return out.sort((a, b) => (a.repo === b.repo ? (a.revision < b.revision ? -1 : 1) : a.repo < b.repo ? -1 : 1));

@@ -9,8 +9,10 @@ import { parseRepoArg } from '../../node/resolve-model.ts';
 import { deleteModel, listCachedModels, type CachedModel } from '../../storage/model-store.ts';
 
 const status = (m: CachedModel) => {
+  if (m.complete && m.quantized) return `complete (${m.quantized.type} of ${m.quantized.from})`;
   if (m.complete) return m.source === 'local' ? 'complete (local)' : 'complete';
   const have = m.bytes + m.partialBytes;
+  if (m.quantized) return `partial ${m.quantized.type} of ${m.quantized.from} (pull again with --quantize ${m.quantized.type} to finish)`;
   return `partial${m.size ? ` ${((100 * have) / m.size).toFixed(0)}%` : ''} (pull again to resume)`;
 };
 
