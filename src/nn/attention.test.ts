@@ -1,12 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeRuntime } from '../gpu/node.ts';
+import { createNodeRuntime, SHADER_DIR } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
+import { isCpuAdapter } from '../quant/gpu/matmul-f32.ts';
+import { generateAttentionWgsl, REGISTER_DH, REGISTER_ROWS, registerEntry } from './attention-gen.ts';
 import {
   attentionBackward,
   attentionDecode,
   attentionForward,
+  pickKernel,
   pickTiles,
   tileBytes,
+  type AttentionKernel,
   type AttentionTiles,
 } from './attention.ts';
 import {
@@ -39,7 +45,14 @@ interface Case {
   tiles?: { fwd?: AttentionTiles; dq?: AttentionTiles; dkdv?: AttentionTiles };
 }
 
+/** Both kernel families run on every adapter (each is the default on some). */
+const KERNELS: AttentionKernel[] = ['flash', 'register'];
+
 async function runCase(c: Case, seed: number): Promise<void> {
+  for (const kernel of KERNELS) await runCaseWith({ ...c, name: `${c.name} [${kernel}]` }, seed, kernel);
+}
+
+async function runCaseWith(c: Case, seed: number, kernel: AttentionKernel): Promise<void> {
   const { B, S, Hq, Hkv, Dh } = c.sh;
   const T = B * S;
   const q = randn(T * Hq * Dh, seed);
@@ -54,13 +67,9 @@ async function runCase(c: Case, seed: number): Promise<void> {
   const bv = rt.upload(v);
   const bseg = rt.upload(seg);
   const bdo = rt.upload(dout);
-  const { out: o, lse } = attentionForward(rt, c.sh, { q: bq, k: bk, v: bv, segments: bseg }, { tiles: c.tiles });
-  const { dq, dk, dv } = attentionBackward(
-    rt,
-    c.sh,
-    { q: bq, k: bk, v: bv, segments: bseg, out: o, lse, dout: bdo },
-    { tiles: c.tiles },
-  );
+  const opts = { tiles: c.tiles, kernel };
+  const { out: o, lse } = attentionForward(rt, c.sh, { q: bq, k: bk, v: bv, segments: bseg }, opts);
+  const { dq, dk, dv } = attentionBackward(rt, c.sh, { q: bq, k: bk, v: bv, segments: bseg, out: o, lse, dout: bdo }, opts);
   const [go, glse, gdq, gdk, gdv] = [
     await rt.readF32(o),
     await rt.readF32(lse),
@@ -149,6 +158,11 @@ describe('attention (causal GQA, segment masks)', () => {
     await runCase({ name: 'dh128', sh: { B: 1, S: 20, Hq: 2, Hkv: 2, Dh: 128 }, seg }, 600);
   });
 
+  it('Dh=32, Hq=8/Hkv=2, S=19: left padding, three packed examples, a padded tail', async () => {
+    const seg = [0, 0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 0, 0, 0, 0];
+    await runCase({ name: 'dh32', sh: { B: 2, S: 19, Hq: 8, Hkv: 2, Dh: 32 }, seg }, 700);
+  });
+
   it('decode: one query per sequence against a KV cache (per-sequence lengths and one length)', async () => {
     for (const [B, maxS, Hq, Hkv, Dh, lens] of [
       [3, 40, 4, 2, 16, [1, 17, 40]],
@@ -161,13 +175,40 @@ describe('attention (causal GQA, segment masks)', () => {
       const bk = rt.upload(kc);
       const bv = rt.upload(vc);
       const blens = rt.upload(Uint32Array.from(lens));
-      const args = { q: bq, kCache: bk, vCache: bv, B, maxS, Hq, Hkv, Dh };
-      const o1 = attentionDecode(rt, { ...args, len: blens });
-      const o2 = attentionDecode(rt, { ...args, len: lens[0]! });
-      expectClose(`decode lens Dh=${Dh}`, await rt.readF32(o1), refDecode(q, kc, vc, lens, B, maxS, Hq, Hkv, Dh));
-      const same = lens.map(() => lens[0]!);
-      expectClose(`decode L Dh=${Dh}`, await rt.readF32(o2), refDecode(q, kc, vc, same, B, maxS, Hq, Hkv, Dh));
-      for (const b of [bq, bk, bv, blens, o1, o2]) b.destroy();
+      for (const kernel of KERNELS) {
+        const args = { q: bq, kCache: bk, vCache: bv, B, maxS, Hq, Hkv, Dh, kernel };
+        const o1 = attentionDecode(rt, { ...args, len: blens });
+        const o2 = attentionDecode(rt, { ...args, len: lens[0]! });
+        const label = `decode [${kernel}] Dh=${Dh}`;
+        expectClose(`${label} lens`, await rt.readF32(o1), refDecode(q, kc, vc, lens, B, maxS, Hq, Hkv, Dh));
+        const same = lens.map(() => lens[0]!);
+        expectClose(`${label} L`, await rt.readF32(o2), refDecode(q, kc, vc, same, B, maxS, Hq, Hkv, Dh));
+        for (const b of [o1, o2]) b.destroy();
+      }
+      for (const b of [bq, bk, bv, blens]) b.destroy();
+    }
+  });
+
+  it('kernel family per adapter: register kernels on CPU adapters for the generated head dims', () => {
+    const cpu = isCpuAdapter(rt);
+    for (const Dh of REGISTER_DH) expect(pickKernel(rt, Dh)).toBe(cpu ? 'register' : 'flash');
+    expect(pickKernel(rt, 12)).toBe('flash');
+    expect(() => attentionForward(rt, { B: 1, S: 2, Hq: 1, Hkv: 1, Dh: 12 }, { q: rt.create(96), k: rt.create(96), v: rt.create(96), segments: rt.create(8) }, { kernel: 'register' })).toThrow(/no register kernels/);
+  });
+});
+
+describe('generated WGSL', () => {
+  it('shaders/attention.wgsl is up to date with src/nn/attention-gen.ts (npx tsx src/nn/attention-gen.ts)', () => {
+    expect(readFileSync(join(SHADER_DIR, 'attention.wgsl'), 'utf8')).toBe(generateAttentionWgsl());
+  });
+
+  it('has an entry point for every register kernel the host can pick', () => {
+    const src = generateAttentionWgsl();
+    for (const kind of ['fwd', 'dq', 'dkdv', 'decode'] as const) {
+      for (const Dh of REGISTER_DH) {
+        expect(REGISTER_ROWS[kind][Dh]?.length, `${kind} Dh=${Dh}`).toBeGreaterThan(0);
+        for (const n of REGISTER_ROWS[kind][Dh]!) expect(src).toContain(`fn ${registerEntry(kind, Dh, n)}(`);
+      }
     }
   });
 });
