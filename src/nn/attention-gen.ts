@@ -1,4 +1,4 @@
-// Generator of shaders/attention.wgsl: causal GQA attention with segment masks, two families of
+// Generator of shaders/attention.wgsl and shaders/attention_register.wgsl: causal GQA attention with segment masks, two families of
 // kernels over the same buffers (the host picks one per adapter, src/nn/attention.ts):
 //
 // * flash: tiles of queries and keys in workgroup memory, threads cooperating per tile, online
@@ -1046,8 +1046,16 @@ const KERNELS: Record<RegisterKernel, (D: number, N: number) => string> = {
   decode: decodeKernel,
 };
 
-/** The full text of shaders/attention.wgsl. */
+/** The full text of shaders/attention.wgsl: the flash kernels (what GPUs run). */
 export function generateAttentionWgsl(): string {
+  return HEADER + FLASH;
+}
+
+/**
+ * The full text of shaders/attention_register.wgsl: the register kernels for CPU adapters, after
+ * the flash file's declarations they share. A separate file, so GPUs never parse its ~300 KB.
+ */
+export function generateAttentionRegisterWgsl(): string {
   const parts = [HEADER, FLASH, REGISTER_HEADER];
   for (const kind of ['fwd', 'dq', 'dkdv', 'decode'] as const) {
     for (const D of REGISTER_DH) for (const N of REGISTER_ROWS[kind][D] ?? []) parts.push('\n' + KERNELS[kind](D, N));
@@ -1060,7 +1068,8 @@ async function main(): Promise<void> {
   const { writeFileSync } = await import('node:fs');
   const { SHADER_DIR } = await import('../gpu/node.ts');
   writeFileSync(`${SHADER_DIR}/attention.wgsl`, generateAttentionWgsl());
-  console.log(`wrote ${SHADER_DIR}/attention.wgsl`);
+  writeFileSync(`${SHADER_DIR}/attention_register.wgsl`, generateAttentionRegisterWgsl());
+  console.log(`wrote ${SHADER_DIR}/attention.wgsl and attention_register.wgsl`);
 }
 
 const argv1 = typeof process !== 'undefined' ? process.argv?.[1] : undefined;

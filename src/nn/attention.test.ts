@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime, SHADER_DIR } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { isCpuAdapter } from '../quant/gpu/matmul-f32.ts';
-import { generateAttentionWgsl, REGISTER_DH, REGISTER_ROWS, registerEntry } from './attention-gen.ts';
+import { generateAttentionRegisterWgsl, generateAttentionWgsl, REGISTER_DH, REGISTER_ROWS, registerEntry } from './attention-gen.ts';
 import {
   attentionBackward,
   attentionDecode,
@@ -200,10 +200,11 @@ describe('attention (causal GQA, segment masks)', () => {
 describe('generated WGSL', () => {
   it('shaders/attention.wgsl is up to date with src/nn/attention-gen.ts (npx tsx src/nn/attention-gen.ts)', () => {
     expect(readFileSync(join(SHADER_DIR, 'attention.wgsl'), 'utf8')).toBe(generateAttentionWgsl());
+    expect(readFileSync(join(SHADER_DIR, 'attention_register.wgsl'), 'utf8')).toBe(generateAttentionRegisterWgsl());
   });
 
   it('has an entry point for every register kernel the host can pick', () => {
-    const src = generateAttentionWgsl();
+    const src = generateAttentionRegisterWgsl();
     for (const kind of ['fwd', 'dq', 'dkdv', 'decode'] as const) {
       for (const Dh of REGISTER_DH) {
         expect(REGISTER_ROWS[kind][Dh]?.length, `${kind} Dh=${Dh}`).toBeGreaterThan(0);

@@ -30,6 +30,8 @@ import { grid } from './elementwise.ts';
 export { REGISTER_DH, REGISTER_ROWS, type RegisterKernel };
 
 const FILE = 'attention';
+/** The register kernels (CPU adapters only), in their own file so GPUs never parse them. */
+const FILE_REG = 'attention_register';
 const MAXDPT = 32;
 
 /** Tile shape: BR query rows, BC keys per tile, NC invocations per row (or per key). */
@@ -162,7 +164,7 @@ function dispatchRegister(
 ): void {
   const g = grid(rt, Math.ceil(nInv / wg));
   const p = rt.uniform([sh.S, sh.Hq, sh.Hkv, sh.Hq / sh.Hkv, nBlocks, nInv, g[0] * wg, scale, L, useLens], 'uuuuuuufuu');
-  rt.dispatch(FILE, entry, [p, ...bindings], g, { WGR: wg });
+  rt.dispatch(FILE_REG, entry, [p, ...bindings], g, { WGR: wg });
 }
 
 /**
@@ -248,7 +250,7 @@ export function attentionBackward(
 
   const n = T * sh.Hq;
   if (kernelFor(rt, sh.Dh, opts) === 'register') {
-    rt.dispatch(FILE, 'attn_bwd_prep_v', [rt.uniform([n]), bufs.out, bufs.dout, bufs.lse, ld], grid(rt, Math.ceil(n / 64)), {
+    rt.dispatch(FILE_REG, 'attn_bwd_prep_v', [rt.uniform([n]), bufs.out, bufs.dout, bufs.lse, ld], grid(rt, Math.ceil(n / 64)), {
       DV: sh.Dh / 4,
     });
     const nq = rowsFor('dq', sh.Dh, opts);
