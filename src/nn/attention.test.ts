@@ -198,7 +198,7 @@ describe('attention (causal GQA, segment masks)', () => {
 });
 
 describe('generated WGSL', () => {
-  it('shaders/attention.wgsl is up to date with src/nn/attention-gen.ts (npx tsx src/nn/attention-gen.ts)', () => {
+  it('shaders/attention.wgsl is up to date with src/nn/attention-gen.ts (npx tsx scripts/gen-wgsl.ts)', () => {
     expect(readFileSync(join(SHADER_DIR, 'attention.wgsl'), 'utf8')).toBe(generateAttentionWgsl());
     expect(readFileSync(join(SHADER_DIR, 'attention_register.wgsl'), 'utf8')).toBe(generateAttentionRegisterWgsl());
   });

@@ -1,4 +1,4 @@
-// The checked-in generated shaders match their generator (run `npx tsx src/quant/gpu/wgsl-gen.ts`).
+// The checked-in generated shaders match their generator (run `npx tsx scripts/gen-wgsl.ts`).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
