@@ -3,7 +3,7 @@
 
 import { expect, test, type Page } from '@playwright/test';
 
-const PANEL_TITLES = ['GPU', 'Model', 'Data', 'Train', 'Playground', 'Export'];
+const PANEL_TITLES = ['Model', 'Data', 'Train', 'Playground', 'Export', 'GPU'];
 const MiB = 1024 * 1024;
 
 /** Fails the test on uncaught page errors and console errors (React warnings included). */
@@ -20,6 +20,8 @@ test('GPU panel shows the SwiftShader adapter, runs the self-test, and every pan
   const errors = collectErrors(page);
   await page.goto('/');
   await expect(page).toHaveTitle('QLoRA Studio');
+  await expect(page.getByRole('heading', { level: 1, name: 'Model' })).toBeVisible(); // the studio opens on its first step
+  await page.getByRole('navigation', { name: 'Studio panels' }).getByRole('button', { name: /^GPU\b/ }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'GPU' })).toBeVisible();
 
   // The engine worker found an adapter, the same one the page itself gets.
@@ -83,8 +85,8 @@ test('GPU panel shows the SwiftShader adapter, runs the self-test, and every pan
     await expect(page.locator('[aria-current="page"]')).toHaveCount(1);
     await expect(page.locator('.panel-summary')).not.toBeEmpty();
   }
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Export');
-  await page.screenshot({ path: 'test-results/studio-shell-export-dark.png' });
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('GPU');
+  await page.screenshot({ path: 'test-results/studio-shell-gpu-dark.png' });
 
   expect(errors).toEqual([]);
 });
@@ -95,6 +97,12 @@ test('says plainly when WebGPU is missing, naming browsers and flags', async ({ 
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
   });
   await page.goto('/');
+  // Every panel says so at the top, with the way to the details.
+  const banner = page.getByTestId('gpu-banner');
+  await expect(banner).toContainText('WebGPU is not available');
+  await expect(page.getByTestId('load-model')).toBeDisabled();
+  await page.screenshot({ path: 'test-results/studio-no-webgpu-model.png', fullPage: true });
+  await banner.getByRole('button', { name: 'Details' }).click();
   const status = page.getByTestId('gpu-status');
   await expect(status).toHaveAttribute('data-status', 'missing');
   await expect(status.getByRole('heading', { name: 'WebGPU not available' })).toBeVisible();

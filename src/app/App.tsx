@@ -1,6 +1,8 @@
 import { Header } from './components/Header.tsx';
 import { Nav } from './components/Nav.tsx';
+import { GpuBanner } from './components/GpuBanner.tsx';
 import { Notices } from './components/Notices.tsx';
+import { ResumeBanner } from './components/ResumeBanner.tsx';
 import { ActivePanel } from './panels/ActivePanel.tsx';
 import { useTheme } from './hooks/useTheme.ts';
 
@@ -15,7 +17,9 @@ export function App() {
       <div className="app-body">
         <Nav />
         <main id="main" className="app-main" tabIndex={-1}>
+          <GpuBanner />
           <Notices />
+          <ResumeBanner />
           <ActivePanel />
         </main>
       </div>

@@ -1,12 +1,14 @@
 // The UI's handle on the engine worker: promise-returning calls over the protocol in
 // src/worker/protocol.ts. Every request settles: with its result, with the worker's error, or
-// with an EngineError when the worker dies. Errors not tied to a request go to `onError` listeners.
+// with an EngineError when the worker dies. Errors not tied to a request go to `onError` listeners;
+// progress events (load progress, training steps, generated tokens) go to `onEvent` listeners.
 
 import {
   isEngineReply,
   type CommandArgs,
   type CommandName,
   type CommandResult,
+  type EngineEvent,
   type EngineReply,
   type EngineRequest,
   type ProbeResult,
@@ -19,7 +21,10 @@ import {
 export interface EngineApi {
   probe(): Promise<ProbeResult>;
   selftest(args?: SelfTestArgs): Promise<SelfTestResult>;
+  /** Any command of the protocol. */
+  call<K extends CommandName>(command: K, args: CommandArgs<K>): Promise<CommandResult<K>>;
   onError(listener: (err: EngineError) => void): () => void;
+  onEvent(listener: (event: EngineEvent) => void): () => void;
 }
 
 /** The part of a Worker the client uses. */
@@ -36,13 +41,15 @@ export class EngineError extends Error {
     readonly remoteName = 'Error',
     readonly command: CommandName | null = null,
     readonly remoteStack?: string,
+    /** The worker-side error's code, when it has one (HubError: 'auth', 'quota', ...). */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'EngineError';
   }
 
   static from(err: SerializedError, command: CommandName | null): EngineError {
-    return new EngineError(err.message, err.name, command, err.stack);
+    return new EngineError(err.message, err.name, command, err.stack, err.code);
   }
 }
 
@@ -56,6 +63,7 @@ export class EngineClient implements EngineApi {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly listeners = new Set<(err: EngineError) => void>();
+  private readonly eventListeners = new Set<(event: EngineEvent) => void>();
   private dead: EngineError | null = null;
 
   /** Starts the engine worker (a module worker, bundled by Vite). */
@@ -110,6 +118,12 @@ export class EngineClient implements EngineApi {
     return () => this.listeners.delete(listener);
   }
 
+  /** Listens for progress events of running requests. */
+  onEvent(listener: (event: EngineEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
   get inFlight(): number {
     return this.pending.size;
   }
@@ -125,6 +139,16 @@ export class EngineClient implements EngineApi {
       return;
     }
     const reply: EngineReply = data;
+    if (reply.type === 'event') {
+      for (const l of this.eventListeners) {
+        try {
+          l(reply.event);
+        } catch (err) {
+          console.error(err); // a broken listener must not stop the others
+        }
+      }
+      return;
+    }
     if (reply.id === null) {
       this.emit(EngineError.from(reply.error, null));
       return;

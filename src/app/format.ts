@@ -73,3 +73,41 @@ export const ENGINE_FEATURES: ReadonlyArray<{ name: string; use: string }> = [
   { name: 'subgroups', use: 'faster reductions and matmuls' },
   { name: 'timestamp-query', use: 'per-kernel GPU timings' },
 ];
+
+/** 134515008 → "135M", 1235814400 → "1.24B", 92480 → "92.5K". */
+export function formatParams(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const [v, u] = n >= 1e9 ? [n / 1e9, 'B'] : n >= 1e6 ? [n / 1e6, 'M'] : n >= 1e3 ? [n / 1e3, 'K'] : [n, ''];
+  const digits = v >= 100 || u === '' ? 0 : v >= 10 ? 1 : 2;
+  return `${Number(v.toFixed(digits))}${u}`;
+}
+
+/** Bytes per second: "12.4 MiB/s". */
+export function formatRate(bytesPerSecond: number): string {
+  return bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : '—';
+}
+
+/** Seconds as "45 s", "3 min 20 s", "1 h 05 min"; null/Infinity → "—". */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '—';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** A loss with 4 significant decimals: "2.3456"; missing → "—". */
+export function formatLoss(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4);
+}
+
+/** A learning rate: "3.00e-4", 0 → "0". */
+export function formatLr(x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  return x === 0 ? '0' : x.toExponential(2).replace('e-', 'e-').replace('e+', 'e');
+}
+
+/** A fraction as a percentage: 0.4567 → "45.7%". */
+export function formatPercent(x: number, digits = 1): string {
+  return Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : '—';
+}

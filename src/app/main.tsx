@@ -18,6 +18,12 @@ try {
   console.error(err); // checkGpu reports "engine not running" in the GPU panel
 }
 void studio.checkGpu();
+// The cache and the kept runs are read at once (no GPU needed): a reopened tab offers to resume.
+void studio.refreshCache();
+void studio.refreshRuns();
+
+// The store, for the browser tests and for anyone curious in the console (read-only use).
+Object.defineProperty(window, '__studio', { value: useStudio, configurable: true });
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');

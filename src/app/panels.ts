@@ -1,4 +1,5 @@
-// The studio's panels, in navigation order. The GPU panel is selected first.
+// The studio's panels, in navigation order. The Model panel is selected first; `built` marks the
+// panels that hold their feature (the others say what is coming).
 
 export type PanelId = 'gpu' | 'model' | 'data' | 'train' | 'playground' | 'export';
 
@@ -7,35 +8,41 @@ export interface PanelInfo {
   title: string;
   /** One line: what the panel holds (or will hold). */
   summary: string;
+  built: boolean;
 }
 
 export const PANELS: readonly PanelInfo[] = [
-  { id: 'gpu', title: 'GPU', summary: 'The WebGPU adapter the engine runs on, its features and limits, and a self-test.' },
   {
     id: 'model',
     title: 'Model',
-    summary: 'Pick a base model from the Hugging Face Hub or a local file, and quantize it to 4-bit NF4.',
+    summary: 'Pick a base model from the Hugging Face Hub or a folder on this computer, see whether it fits, and load it in 4-bit.',
+    built: true,
   },
   {
     id: 'data',
     title: 'Data',
-    summary: 'Load a JSONL or CSV dataset, apply the chat template, and preview the tokenized examples.',
+    summary: 'Bring chats, instructions or text; check the format, the token counts and which tokens are trained.',
+    built: true,
   },
   {
     id: 'train',
     title: 'Train',
-    summary: 'Set the LoRA rank, learning rate and steps, then train and follow the loss curve live.',
+    summary: 'Pick a preset or set every hyperparameter, then follow the loss, speed and memory live.',
+    built: true,
   },
   {
     id: 'playground',
     title: 'Playground',
     summary: 'Chat with the base model and the fine-tuned adapter side by side.',
+    built: false,
   },
   {
     id: 'export',
     title: 'Export',
     summary: 'Download the trained LoRA adapter as safetensors, or merge it into the base model.',
+    built: false,
   },
+  { id: 'gpu', title: 'GPU', summary: 'The WebGPU adapter the engine runs on, its features and limits, and a self-test.', built: true },
 ];
 
 export function panelInfo(id: PanelId): PanelInfo {

@@ -23,10 +23,12 @@ function fakeEngine(probe: () => Promise<ProbeResult>, selftest = () => Promise.
   const engine: EngineApi & { fail(msg: string): void } = {
     probe: vi.fn(probe),
     selftest: vi.fn(selftest),
+    call: vi.fn(() => Promise.reject(new Error('not in this test'))) as EngineApi['call'],
     onError: (l) => {
       listeners.add(l);
       return () => listeners.delete(l);
     },
+    onEvent: () => () => {},
     fail: (msg) => listeners.forEach((l) => l(new EngineError(msg))),
   };
   return engine;
@@ -49,9 +51,9 @@ describe('gpuFromProbe', () => {
 });
 
 describe('studio store', () => {
-  it('starts on the GPU panel, checking', () => {
+  it('starts on the Model panel, checking the GPU', () => {
     const s = createStudioStore().getState();
-    expect(s.panel).toBe('gpu');
+    expect(s.panel).toBe('model');
     expect(s.gpu.status).toBe('checking');
   });
 

@@ -1,13 +1,17 @@
 // The studio's state (zustand): GPU status and adapter, the self-test, the active panel, the
-// theme, and errors reported by the engine. The engine itself lives in a worker; the store only
-// holds a handle to it (EngineApi), so everything here runs in Node tests with a fake engine.
+// theme, errors reported by the engine, and the model / data / training slices (state/*.ts).
+// The engine itself lives in a worker; the store only holds a handle to it (EngineApi) and routes
+// its events into the slices, so everything here runs in Node tests with a fake engine.
 
 import { create } from 'zustand';
 import type { AdapterReport } from '../gpu/runtime.ts';
 import { webgpuMissingReason } from '../gpu/browser.ts';
-import type { ProbeResult, SelfTestResult } from '../worker/protocol.ts';
+import type { EngineEvent, ProbeResult, SelfTestResult } from '../worker/protocol.ts';
 import type { EngineApi } from './engine-client.ts';
 import type { PanelId } from './panels.ts';
+import { createDataSlice, type DataSlice } from './state/data.ts';
+import { createModelSlice, modelEvent, type ModelSlice } from './state/model.ts';
+import { createTrainSlice, trainEvent, type TrainSlice } from './state/train.ts';
 
 export type GpuStatus = 'checking' | 'ready' | 'missing' | 'error';
 export type Theme = 'light' | 'dark';
@@ -26,7 +30,7 @@ export interface SelfTestState {
   error: string | null;
 }
 
-export interface StudioState {
+export interface ShellState {
   engine: EngineApi | null;
   gpu: GpuState;
   selftest: SelfTestState;
@@ -47,6 +51,10 @@ export interface StudioState {
   toggleTheme(): void;
   dismissNotice(index: number): void;
 }
+
+export type StudioState = ShellState & ModelSlice & DataSlice & TrainSlice;
+export type SetState = (partial: Partial<StudioState> | ((s: StudioState) => Partial<StudioState>)) => void;
+export type GetState = () => StudioState;
 
 export const WORKER_WITHOUT_WEBGPU =
   'This browser offers WebGPU to the page but not to Web Workers, and the studio runs its engine in a ' +
@@ -82,18 +90,30 @@ function errorText(err: unknown): string {
 export function createStudioStore(initial: Partial<Pick<StudioState, 'themeChoice' | 'systemTheme' | 'panel'>> = {}) {
   return create<StudioState>()((set, get) => {
     let detach: (() => void) | null = null;
+    const onEvent = (e: EngineEvent) => {
+      modelEvent(e, set);
+      trainEvent(e, set);
+    };
     return {
+      ...createModelSlice(set, get),
+      ...createDataSlice(set, get),
+      ...createTrainSlice(set, get),
       engine: null,
       gpu: { status: 'checking', adapter: null, message: null },
       selftest: { running: false, result: null, error: null },
-      panel: initial.panel ?? 'gpu',
+      panel: initial.panel ?? 'model',
       themeChoice: initial.themeChoice ?? 'system',
       systemTheme: initial.systemTheme ?? 'light',
       notices: [],
 
       attachEngine(engine) {
         detach?.();
-        detach = engine.onError((err) => set((s) => ({ notices: [...s.notices, err.message].slice(-MAX_NOTICES) })));
+        const offError = engine.onError((err) => set((s) => ({ notices: [...s.notices, err.message].slice(-MAX_NOTICES) })));
+        const offEvent = engine.onEvent(onEvent);
+        detach = () => {
+          offError();
+          offEvent();
+        };
         set({ engine, selftest: { running: false, result: null, error: null } });
       },
 

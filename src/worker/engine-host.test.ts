@@ -136,10 +136,10 @@ describe('engine protocol (client ↔ host)', () => {
       missingReason: () => 'none',
       createRuntime: async () => fakeRuntime(),
     });
-    await host.receive({ id: 7, command: 'train' });
+    await host.receive({ id: 7, command: 'teleport' });
     await host.receive('hello');
     expect(replies).toEqual([
-      { id: 7, type: 'error', command: null, error: { name: 'ProtocolError', message: 'malformed engine request: {"id":7,"command":"train"}' } },
+      { id: 7, type: 'error', command: null, error: { name: 'ProtocolError', message: 'malformed engine request: {"id":7,"command":"teleport"}' } },
       { id: null, type: 'error', command: null, error: { name: 'ProtocolError', message: 'malformed engine request: "hello"' } },
     ]);
   });
@@ -168,5 +168,23 @@ describe('engine protocol (client ↔ host)', () => {
       'ProtocolError: the engine answered request 99, which is not pending',
       'ProtocolError: unexpected message from the engine worker: {"nonsense":true}',
     ]);
+  });
+
+  it('streams events to onEvent listeners while a request runs, and keeps error codes', async () => {
+    const w = new LoopbackWorker({ gpu: () => undefined, missingReason: () => 'x', createRuntime: async () => fakeRuntime() });
+    const client = new EngineClient(w);
+    const seen: string[] = [];
+    client.onEvent((e) => seen.push(e.kind));
+    (await w.host.getSession())['deps'].emit({ kind: 'load-progress', done: 1, total: 2, name: 'a' });
+    w.deliver({ id: null, type: 'event', event: { kind: 'token', requestId: 'g', text: 'hi' } });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(seen).toEqual(['load-progress', 'token']);
+    // a command that needs a model says so, by name, as an error reply
+    const err = await client.call('prepareData', { spec: { kind: 'text', name: 'x', text: 'a' }, options: {} as never }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ remoteName: 'NoModel', command: 'prepareData' });
+    expect((err as Error).message).toMatch(/Pick a model first/);
+    // HubError codes travel with the error
+    const cached = await client.call('inspectModel', { source: { kind: 'cache', repo: 'a/b' } }).catch((e: unknown) => e);
+    expect((cached as Error).message).toMatch(/not in the cache/);
   });
 });

@@ -1,6 +1,10 @@
 // The engine side of the worker protocol, without the worker itself: decodes requests, runs
-// them against one lazily created GpuRuntime, and posts exactly one reply per request.
-// engine.worker.ts wires it to the worker's global scope; tests can drive it directly.
+// them against one lazily created GpuRuntime and the engine session (model, data, training,
+// generation: session.ts), posts exactly one reply per request and forwards the session's
+// events. Requests run concurrently, so pause/stop/cancel are answered while a long request
+// (train, generate) is still running. Storage commands (cache, downloads, kept runs) need no GPU
+// and run at once; the session's code (model loader, tokenizers, data pipeline, trainer) is
+// imported on first use, so opening the studio neither waits for it nor depends on it. engine.worker.ts wires the host to the worker's global scope; tests drive it directly.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import {
@@ -12,6 +16,9 @@ import {
   type ProbeResult,
 } from './protocol.ts';
 import { runSelfTest } from './selftest.ts';
+import type { EngineSession } from './session.ts';
+import { StoreService, type SessionDeps } from './store-service.ts';
+import { MemoryStore } from '../storage/memory-store.ts';
 
 export interface EngineHostDeps {
   /** The WebGPU entry point, or null/undefined when this context has none. */
@@ -20,6 +27,10 @@ export interface EngineHostDeps {
   missingReason: () => string | null;
   /** Creates the runtime; `onError` reports device loss and uncaptured GPU errors. */
   createRuntime: (onError: (message: string) => void) => Promise<GpuRuntime>;
+  /** Cached models, runs and checkpoints (IndexedDB in the worker; default: memory). */
+  store?: SessionDeps['store'];
+  storage?: SessionDeps['storage'];
+  fetch?: typeof fetch;
 }
 
 export const NO_ADAPTER_REASON =
@@ -32,15 +43,68 @@ type Handlers = { [K in CommandName]: (args: EngineCommands[K]['args']) => Promi
 export class EngineHost {
   private runtime: Promise<GpuRuntime> | null = null;
   private readonly handlers: Handlers;
+  private sessionPromise: Promise<EngineSession> | null = null;
+  private readonly sessionDeps: SessionDeps;
+  readonly storage: StoreService;
 
   constructor(
     private readonly post: (reply: EngineReply) => void,
     private readonly deps: EngineHostDeps,
   ) {
+    this.sessionDeps = {
+      emit: (event) => this.post({ id: null, type: 'event', event }),
+      store: deps.store ?? new MemoryStore('memory'),
+      storage: deps.storage,
+      fetch: deps.fetch,
+    };
+    const st = new StoreService(this.sessionDeps);
+    // Deleting what the session uses goes through it (it unloads, or refuses while training).
+    st.beforeDeleteModel = async (repo, revision) => void (this.sessionPromise && (await (await this.sessionPromise).beforeDeleteModel(repo, revision)));
+    st.beforeDeleteRun = async (runId) => void (this.sessionPromise && (await (await this.sessionPromise).beforeDeleteRun(runId)));
+    this.storage = st;
+    const s = () => this.getSession();
     this.handlers = {
       probe: () => this.probe(),
       selftest: async (args) => runSelfTest(await this.getRuntime(), args ?? {}),
+      inspectModel: async (args) => (await s()).inspectModel(args.source),
+      hubConfig: (args) => st.hubConfig(args),
+      download: (args) => st.download(args),
+      importModel: (args) => st.importModel(args),
+      cancelDownload: async (args) => ({ cancelled: st.cancelDownload(args.downloadId) }),
+      listCache: () => st.listCache(),
+      deleteCached: async (args) => ({ deleted: await st.deleteCached(args.repo, args.revision) }),
+      storageInfo: () => st.storageInfo(),
+      listRuns: () => st.listRuns(),
+      deleteRun: async (args) => ({ deleted: await st.deleteRun(args.runId) }),
+      loadModel: async (args) => (await s()).loadModel(await this.getRuntime(), args),
+      unloadModel: async () => {
+        const session = await s();
+        session.unload();
+        return { gpuBytes: session.gpuBytes };
+      },
+      prepareData: async (args) => (await s()).prepareData(args),
+      train: async (args) => (await s()).train(args),
+      pauseTraining: async () => ({ state: (await s()).pauseTraining() }),
+      resumeTraining: async () => ({ state: (await s()).resumeTraining() }),
+      stopTraining: async () => ({ state: (await s()).stopTraining() }),
+      generate: async (args) => (await s()).generate(args),
+      cancelGenerate: async (args) => ({ cancelled: (await s()).cancelGenerate(args.requestId) }),
     };
+  }
+
+  /** The engine session, its code loaded on first use (a failed import is retried next time). */
+  getSession(): Promise<EngineSession> {
+    if (!this.sessionPromise) {
+      const pending = import('./session.ts').then(
+        ({ EngineSession }) => new EngineSession(this.sessionDeps),
+        (err: unknown) => {
+          this.sessionPromise = null;
+          throw new Error(`the engine could not load its training code: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        },
+      );
+      this.sessionPromise = pending;
+    }
+    return this.sessionPromise;
   }
 
   /** Handles one incoming message; never throws, always replies. */

@@ -2,6 +2,8 @@
 // in protocol.ts; uncaught errors and unhandled rejections are sent to the page as messages.
 
 import { createBrowserRuntime, webgpuMissingReason } from '../gpu/browser.ts';
+import { IdbStore } from '../storage/idb-store.ts';
+import { MemoryStore } from '../storage/memory-store.ts';
 import { EngineHost } from './engine-host.ts';
 import type { EngineReply } from './protocol.ts';
 
@@ -11,6 +13,9 @@ const host = new EngineHost((reply: EngineReply) => scope.postMessage(reply), {
   gpu: () => (typeof navigator !== 'undefined' ? navigator.gpu : undefined),
   missingReason: webgpuMissingReason,
   createRuntime: (onError) => createBrowserRuntime({ onError }),
+  // Models, runs and checkpoints in IndexedDB (a private window without it: memory, lost on close).
+  store: typeof indexedDB !== 'undefined' ? new IdbStore() : new MemoryStore('memory (no IndexedDB in this browser)'),
+  storage: typeof navigator !== 'undefined' && navigator.storage ? navigator.storage : null,
 });
 
 scope.addEventListener('message', (ev: MessageEvent) => void host.receive(ev.data));

@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useLayoutEffect } from 'react';
 import { effectiveTheme, useStudio } from '../store.ts';
 import { applyTheme, DARK_QUERY, saveThemeChoice } from '../theme.ts';
 
@@ -8,7 +8,8 @@ export function useTheme(): void {
   const choice = useStudio((s) => s.themeChoice);
   const setSystemTheme = useStudio((s) => s.setSystemTheme);
 
-  useEffect(() => applyTheme(theme), [theme]);
+  // Before any passive effect, so components that read the theme's CSS variables (charts) see the new ones.
+  useLayoutEffect(() => applyTheme(theme), [theme]);
   useEffect(() => saveThemeChoice(choice), [choice]);
   useEffect(() => {
     const mq = matchMedia(DARK_QUERY);

@@ -1,10 +1,24 @@
+import { CacheCard } from '../components/model/CacheCard.tsx';
+import { HubAccessCard } from '../components/model/HubAccessCard.tsx';
+import { MemoryCard } from '../components/model/MemoryCard.tsx';
+import { ModelLoadCard } from '../components/model/ModelLoadCard.tsx';
+import { ModelSourceCard } from '../components/model/ModelSourceCard.tsx';
 import { PanelSection } from '../components/PanelSection.tsx';
-import { PlannedNote } from '../components/PlannedNote.tsx';
 
 export function ModelPanel() {
   return (
     <PanelSection id="model">
-      <PlannedNote />
+      <div className="split">
+        <div className="stack">
+          <ModelSourceCard />
+          <CacheCard />
+        </div>
+        <div className="stack">
+          <MemoryCard />
+          <ModelLoadCard />
+          <HubAccessCard />
+        </div>
+      </div>
     </PanelSection>
   );
 }
