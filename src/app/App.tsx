@@ -3,6 +3,7 @@ import { Nav } from './components/Nav.tsx';
 import { GpuBanner } from './components/GpuBanner.tsx';
 import { Notices } from './components/Notices.tsx';
 import { ResumeBanner } from './components/ResumeBanner.tsx';
+import { DemoBanner } from './components/DemoBanner.tsx';
 import { ActivePanel } from './panels/ActivePanel.tsx';
 import { useTheme } from './hooks/useTheme.ts';
 
@@ -18,6 +19,7 @@ export function App() {
         <Nav />
         <main id="main" className="app-main" tabIndex={-1}>
           <GpuBanner />
+          <DemoBanner />
           <Notices />
           <ResumeBanner />
           <ActivePanel />

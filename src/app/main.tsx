@@ -5,6 +5,7 @@ import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
 import { EngineClient } from './engine-client.ts';
 import { effectiveTheme, useStudio } from './store.ts';
+import { hasDemoLink } from '../share/link.ts';
 import { applyTheme, readThemeChoice, systemTheme } from './theme.ts';
 import './styles.css';
 
@@ -17,7 +18,10 @@ try {
 } catch (err) {
   console.error(err); // checkGpu reports "engine not running" in the GPU panel
 }
+// A demo link (#demo=…) is decoded before anything else is loaded; a bad one loads nothing.
+const demoUrl = hasDemoLink(location.hash) ? location.href : null;
 void studio.checkGpu();
+if (demoUrl) void studio.openDemoLink(demoUrl);
 // The cache and the kept runs are read at once (no GPU needed): a reopened tab offers to resume.
 void studio.refreshCache();
 void studio.refreshRuns();

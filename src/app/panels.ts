@@ -33,14 +33,14 @@ export const PANELS: readonly PanelInfo[] = [
   {
     id: 'playground',
     title: 'Playground',
-    summary: 'Chat with the base model and the fine-tuned adapter side by side.',
-    built: false,
+    summary: 'Chat with the base model and the fine-tuned adapter side by side: same prompt, same seed, tokens as they come.',
+    built: true,
   },
   {
     id: 'export',
     title: 'Export',
-    summary: 'Download the trained LoRA adapter as safetensors, or merge it into the base model.',
-    built: false,
+    summary: 'Download the trained LoRA adapter (PEFT), its training config and loss history, or the merged model; share a demo link.',
+    built: true,
   },
   { id: 'gpu', title: 'GPU', summary: 'The WebGPU adapter the engine runs on, its features and limits, and a self-test.', built: true },
 ];

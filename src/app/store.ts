@@ -12,6 +12,7 @@ import type { PanelId } from './panels.ts';
 import { createDataSlice, type DataSlice } from './state/data.ts';
 import { createModelSlice, modelEvent, type ModelSlice } from './state/model.ts';
 import { createTrainSlice, trainEvent, type TrainSlice } from './state/train.ts';
+import { createPlaygroundSlice, playgroundEvent, type PlaygroundSlice } from './state/playground.ts';
 
 export type GpuStatus = 'checking' | 'ready' | 'missing' | 'error';
 export type Theme = 'light' | 'dark';
@@ -52,7 +53,7 @@ export interface ShellState {
   dismissNotice(index: number): void;
 }
 
-export type StudioState = ShellState & ModelSlice & DataSlice & TrainSlice;
+export type StudioState = ShellState & ModelSlice & DataSlice & TrainSlice & PlaygroundSlice;
 export type SetState = (partial: Partial<StudioState> | ((s: StudioState) => Partial<StudioState>)) => void;
 export type GetState = () => StudioState;
 
@@ -93,11 +94,13 @@ export function createStudioStore(initial: Partial<Pick<StudioState, 'themeChoic
     const onEvent = (e: EngineEvent) => {
       modelEvent(e, set);
       trainEvent(e, set);
+      playgroundEvent(e, set);
     };
     return {
       ...createModelSlice(set, get),
       ...createDataSlice(set, get),
       ...createTrainSlice(set, get),
+      ...createPlaygroundSlice(set, get),
       engine: null,
       gpu: { status: 'checking', adapter: null, message: null },
       selftest: { running: false, result: null, error: null },

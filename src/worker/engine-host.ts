@@ -89,6 +89,9 @@ export class EngineHost {
       stopTraining: async () => ({ state: (await s()).stopTraining() }),
       generate: async (args) => (await s()).generate(args),
       cancelGenerate: async (args) => ({ cancelled: (await s()).cancelGenerate(args.requestId) }),
+      adapterFiles: async () => (await s()).adapterFiles(),
+      loadAdapter: async (args) => (await s()).loadAdapterBytes(args),
+      exportFile: async (args) => (await s()).exportFile(args),
     };
   }
 

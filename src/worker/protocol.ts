@@ -26,6 +26,7 @@ import type { DataStats } from '../data/stats.ts';
 import type { ModelDims } from '../llm/memory-estimate.ts';
 import type { LoraConfig } from '../train/lora-config.ts';
 import type { TrainConfig } from '../train/train-config.ts';
+import type { TrainingRecord } from '../export/adapter-zip.ts';
 
 /** Why the engine has no GPU: no WebGPU API in the worker, or an API with no adapter. */
 export type ProbeResult =
@@ -335,6 +336,45 @@ export interface GenerateResult {
   tokensPerSecond: number;
 }
 
+// ---- adapters and exports ---------------------------------------------------------------
+
+/** The current adapter as a PEFT folder's two files (for share links). */
+export interface AdapterFiles {
+  /** adapter_config.json text. */
+  config: string;
+  /** adapter_model.safetensors bytes. */
+  weights: Uint8Array;
+  /** The base model's repo id written into the config. */
+  baseModel: string;
+}
+
+export interface LoadAdapterArgs {
+  config: string;
+  weights: Uint8Array;
+}
+
+export interface LoadedAdapterInfo {
+  r: number;
+  alpha: number;
+  targetModules: string[];
+  parameters: number;
+}
+
+export type ExportKind = 'adapter-zip' | 'training-config' | 'loss-csv' | 'merged-zip';
+
+export interface ExportArgs {
+  kind: ExportKind;
+  /** The run as the studio shows it (model card, training_config.json, loss_history.csv). */
+  record: TrainingRecord;
+  title?: string;
+}
+
+export interface ExportedFile {
+  name: string;
+  mime: string;
+  data: Uint8Array;
+}
+
 // ---- events ------------------------------------------------------------------------------
 
 export type EngineEvent =
@@ -374,6 +414,9 @@ export interface EngineCommands {
   stopTraining: { args: Empty; result: { state: TrainState | 'idle' } };
   generate: { args: GenerateArgs; result: GenerateResult };
   cancelGenerate: { args: { requestId: string }; result: { cancelled: boolean } };
+  adapterFiles: { args: Empty; result: AdapterFiles };
+  loadAdapter: { args: LoadAdapterArgs; result: LoadedAdapterInfo };
+  exportFile: { args: ExportArgs; result: ExportedFile };
 }
 
 export type CommandName = keyof EngineCommands;
@@ -430,6 +473,9 @@ export const COMMANDS: readonly CommandName[] = [
   'stopTraining',
   'generate',
   'cancelGenerate',
+  'adapterFiles',
+  'loadAdapter',
+  'exportFile',
 ];
 
 export function isCommandName(x: unknown): x is CommandName {

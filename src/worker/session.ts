@@ -23,8 +23,21 @@ import { LoraAdapter } from '../llm/lora.ts';
 import { generate as generateTokens } from '../llm/generate.ts';
 import { dimsFromConfig, paramsFromSafetensorsHeaders } from '../llm/memory-estimate.ts';
 import { runPrefix } from '../storage/layout.ts';
+import { saveAdapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../llm/adapter-io.ts';
+import { bytesSource } from '../formats/byte-source.ts';
+import { openSafetensors } from '../formats/safetensors.ts';
+import { parseAdapterConfig, readAdapter } from '../train/peft.ts';
+import { peftLoraName } from '../model/names.ts';
+import { adapterZip, lossHistoryCsv, trainingConfigJson } from '../export/adapter-zip.ts';
+import { mergeOnGpu } from '../export/merge.ts';
+import { collectZip } from '../export/sink.ts';
 import { openStoredModel } from '../storage/model-store.ts';
 import type {
+  AdapterFiles,
+  ExportArgs,
+  ExportedFile,
+  LoadAdapterArgs,
+  LoadedAdapterInfo,
   DataOptions,
   DataSpec,
   DataSummary,
@@ -84,6 +97,8 @@ export class EngineSession extends StoreService {
   private data: { specKey: string; key: string; prepared: PreparedData } | null = null;
   private run: TrainingRun | null = null;
   private adapter: LoraAdapter | null = null;
+  /** The adapter of the run in progress (usable by the playground while the run is paused). */
+  private liveLora: LoraAdapter | null = null;
   private readonly lock = new GpuLock();
   private readonly generations = new Map<string, { cancelled: boolean }>();
 
@@ -150,6 +165,7 @@ export class EngineSession extends StoreService {
     if (this.loaded) {
       this.adapter?.destroy();
       this.adapter = null;
+      this.liveLora = null;
       this.loaded.model.destroy();
       this.loaded = null;
     }
@@ -285,6 +301,7 @@ export class EngineSession extends StoreService {
       lock: this.lock,
     });
     this.run = run;
+    this.liveLora = lora;
     try {
       const summary = await run.run(args.resume ?? false);
       this.adapter = lora;
@@ -292,6 +309,8 @@ export class EngineSession extends StoreService {
     } catch (e) {
       lora.destroy();
       throw e;
+    } finally {
+      if (this.liveLora === lora) this.liveLora = null;
     }
   }
 
@@ -349,7 +368,7 @@ export class EngineSession extends StoreService {
     // A rendered chat already holds its BOS when the template writes it.
     const bos = folder.template.bosToken;
     const ids = tok.encode(text, { addBos: args.chat && bos && text.startsWith(bos) ? false : undefined });
-    const lora = args.adapter ? this.adapter : null;
+    const lora = args.adapter ? this.currentAdapter() : null;
     if (args.adapter && !lora) throw new UserError('There is no trained adapter yet: train first, or generate with the base model.');
     const job = { cancelled: false };
     this.generations.set(args.requestId, job);
@@ -391,6 +410,88 @@ export class EngineSession extends StoreService {
     const job = this.generations.get(requestId);
     if (job) job.cancelled = true;
     return !!job;
+  }
+
+  // ---- adapters and exports ------------------------------------------------------------
+
+  /** The trained (or loaded) adapter, else the one of a run in progress. */
+  private currentAdapter(): LoraAdapter | null {
+    return this.adapter ?? this.liveLora;
+  }
+
+  private requireAdapter(what: string): { loaded: Loaded; lora: LoraAdapter } {
+    const loaded = this.requireLoaded(what);
+    const lora = this.currentAdapter();
+    if (!lora) throw new UserError(`There is no adapter yet: train one (or open a demo link) to ${what}.`, 'NoAdapter');
+    return { loaded, lora };
+  }
+
+  /** The base model's repo id for exports and links (the cache repo; never a local path). */
+  private baseModelId(loaded: Loaded): string {
+    return loaded.folder.inspection.cached?.repo ?? `local/${safeName(loaded.folder.name)}`;
+  }
+
+  async adapterFiles(): Promise<AdapterFiles> {
+    const { loaded, lora } = this.requireAdapter('share it');
+    const baseModel = this.baseModelId(loaded);
+    const files = await this.lock.run(() => saveAdapter(loaded.rt, lora, baseModel));
+    return { config: files[ADAPTER_CONFIG] as string, weights: files[ADAPTER_WEIGHTS] as Uint8Array, baseModel };
+  }
+
+  /** Loads a PEFT adapter (config text + safetensors bytes) for the loaded model; it replaces the current one. */
+  async loadAdapterBytes(args: LoadAdapterArgs): Promise<LoadedAdapterInfo> {
+    const loaded = this.requireLoaded('load an adapter');
+    if (this.run?.active) throw new UserError('A training run is in progress: stop it before loading another adapter.');
+    const config = loaded.folder.config;
+    const parsed = parseAdapterConfig(args.config, ADAPTER_CONFIG, { numLayers: config.numLayers });
+    const reader = await openSafetensors(bytesSource(args.weights, ADAPTER_WEIGHTS));
+    const tensors = await readAdapter(reader, parsed.config, config);
+    const c = parsed.config;
+    const adapter = LoraAdapter.fromTensors(
+      loaded.rt,
+      config,
+      { r: c.r, alpha: c.alpha, dropout: c.dropout, useRslora: c.useRslora, targetModules: c.targetModules, seed: c.seed },
+      (l, t) => ({ a: tensors.get(peftLoraName(l, t, 'A'))!.data, b: tensors.get(peftLoraName(l, t, 'B'))!.data }),
+    );
+    await this.lock.run(async () => {
+      this.adapter?.destroy();
+      this.adapter = adapter;
+    });
+    return { r: c.r, alpha: c.alpha, targetModules: [...c.targetModules], parameters: adapter.parameterCount };
+  }
+
+  /** One export, built in the worker and handed to the page as bytes. */
+  async exportFile(args: ExportArgs): Promise<ExportedFile> {
+    const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'model';
+    if (args.kind === 'training-config' || args.kind === 'loss-csv') {
+      const loaded = this.requireLoaded('export');
+      const baseModel = args.record.baseModel ?? this.baseModelId(loaded);
+      const name = slug(baseModel.split('/').pop()!);
+      if (args.kind === 'training-config') {
+        const text = trainingConfigJson(args.record, { baseModel });
+        return { name: `${name}-training_config.json`, mime: 'application/json', data: new TextEncoder().encode(text) };
+      }
+      const text = lossHistoryCsv(args.record.result?.history ?? []);
+      return { name: `${name}-loss_history.csv`, mime: 'text/csv', data: new TextEncoder().encode(text) };
+    }
+    const { loaded, lora } = this.requireAdapter('export it');
+    const baseModel = this.baseModelId(loaded);
+    const name = slug(baseModel.split('/').pop()!);
+    if (args.kind === 'adapter-zip') {
+      const files = await this.lock.run(() => saveAdapter(loaded.rt, lora, baseModel));
+      const data = await adapterZip({ files, baseModel, record: { ...args.record, baseModel }, title: args.title });
+      return { name: `${name}-lora-adapter.zip`, mime: 'application/zip', data };
+    }
+    const ckpt = await openCheckpoint(loaded.folder.files);
+    const data = await this.lock.run(async () => {
+      const zip = collectZip();
+      await mergeOnGpu(loaded.rt, loaded.model, lora, ckpt, zip, {
+        dtype: 'f16',
+        files: loaded.folder.files,
+      });
+      return zip.finish();
+    });
+    return { name: `${name}-merged-f16.zip`, mime: 'application/zip', data };
   }
 
   // ---- internals -----------------------------------------------------------------------

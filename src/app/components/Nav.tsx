@@ -39,7 +39,11 @@ function notes(s: StudioState): Partial<Record<PanelId, string>> {
           ? 'needs attention'
           : 'stopped'
     : 'not started';
-  return { model, data, train, playground: 'planned', export: 'planned' };
+  const adapter = s.linkedAdapter || run?.state === 'paused' || run?.state === 'done' || run?.state === 'stopped';
+  const ready = s.load.status === 'ready';
+  const playground = !ready ? 'load a model' : adapter ? 'base vs fine-tuned' : 'base model';
+  const exp = adapter ? 'adapter ready' : 'train first';
+  return { model, data, train, playground, export: exp };
 }
 
 export function Nav() {
