@@ -205,7 +205,7 @@ test.describe('with the local test Hub', () => {
   });
   test.afterAll(() => hub?.close());
 
-  test('download with progress, train, reload mid-run, resume from the checkpoint to the end', async ({ page }) => {
+  test('download with progress, train, reload mid-run, resume from the checkpoint to the end with losses identical to an uninterrupted run', async ({ page }) => {
     test.skip(!stories, 'the reference folder ../shared/models/stories260K is absent, so the test Hub has no model to serve');
     test.setTimeout(360_000);
     const errors = collectErrors(page);
@@ -269,6 +269,17 @@ test.describe('with the local test Hub', () => {
     expect(hub.sent('test/stories260K', 'model.safetensors')).toBe(weights);
     await expect(page.getByTestId(`run-${runId}`)).toHaveAttribute('data-finished', 'true');
     await shot(page, 'studio-train-resumed');
+
+    // Exact resume: the same run again without interruption gives bit-identical losses at every step.
+    type Pt = { step: number; loss: number };
+    const state = () => page.evaluate(() => (window as unknown as { __studio: { getState(): { run: { runId: string; state: string; points: Pt[] } } } }).__studio.getState().run);
+    const resumed = (await state()).points.map((p) => p.loss);
+    await page.getByTestId('start-training').click();
+    await expect.poll(async () => (await state()).runId, { timeout: 60_000 }).not.toBe(runId);
+    await expect(page.getByTestId('run-state')).toHaveAttribute('data-state', 'done', { timeout: 240_000 });
+    const straight = (await state()).points.map((p) => p.loss);
+    expect(straight).toHaveLength(6);
+    expect(resumed).toEqual(straight);
     expect(errors).toEqual([]);
   });
 });
