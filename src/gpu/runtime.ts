@@ -439,6 +439,17 @@ export async function createRuntime(
 /** Entries kept in the uniform-buffer and bind-group caches (least recently made go first). */
 const MAX_CACHED = 4096;
 
+/**
+ * Workgroup counts for `groups` workgroups along one logical axis: [x, y] with x ≤ the
+ * device's per-dimension limit. Kernels recover the index as wid.x + wid.y·num_workgroups.x
+ * and must ignore indices ≥ groups (the last row may overrun).
+ */
+export function grid(rt: GpuRuntime, groups: number): [number, number] {
+  const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  return [max, Math.ceil(groups / max)];
+}
+
 export function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
 }

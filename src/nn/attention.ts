@@ -22,10 +22,9 @@
 //   written at len − 1); len is one number for all sequences or a u32 [B] buffer of lengths.
 // scale defaults to 1/√Dh. Dh ≤ 256, Hq a multiple of Hkv.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 import { isCpuAdapter } from '../quant/gpu/matmul-f32.ts';
 import { REGISTER_DH, REGISTER_ROWS, registerEntry, type RegisterKernel } from './attention-gen.ts';
-import { grid } from './elementwise.ts';
 
 export { REGISTER_DH, REGISTER_ROWS, type RegisterKernel };
 

@@ -20,8 +20,7 @@
 // Chunked use: call with rows = a chunk of tokens, rowOffset = its first token, logits holding
 // just that chunk; labels/losses are always indexed by the global token.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
-import { grid } from './elementwise.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'cross_entropy';
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { add, addInto, copy, fill, grid, scale, zero } from './elementwise.ts';
+import { add, addInto, copy, fill, scale, zero } from './elementwise.ts';
+import { grid } from '../gpu/runtime.ts';
 import { randn } from './reference.ts';
 
 let rt: GpuRuntime;

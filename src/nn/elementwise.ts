@@ -10,21 +10,11 @@
 //                         f32 elements; src and dst must be different buffers)
 // Everything is recorded into the runtime's command stream: no readback, no sync.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'elementwise';
 const WG = 256;
 
-/**
- * Workgroup counts for `groups` workgroups along one logical axis: [x, y] with x ≤ the
- * device's per-dimension limit. Kernels recover the index as wid.x + wid.y·num_workgroups.x
- * and must ignore indices ≥ groups (the last row may overrun).
- */
-export function grid(rt: GpuRuntime, groups: number): [number, number] {
-  const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
-  if (groups <= max) return [groups, 1];
-  return [max, Math.ceil(groups / max)];
-}
 
 function run(rt: GpuRuntime, entry: string, bindings: GPUBuffer[], n: number, alpha: number): void {
   if (n <= 0) return;

@@ -8,8 +8,7 @@
 //                          raw little-endian bytes of a safetensors F16/BF16 tensor)
 //   out   f32 [T, D]       row-major, out[t, :] = table[ids[t], :]
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
-import { grid } from './elementwise.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 
 export type EmbeddingDtype = 'f32' | 'f16' | 'bf16';
 

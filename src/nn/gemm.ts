@@ -3,7 +3,7 @@
 //   transB=false: B [K,N]; transB=true: B stored [N,K]   (x·Wᵀ for an nn.Linear weight W [N,K])
 // Records one dispatch; no readback.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';
 
 export interface GemmShape {
@@ -35,9 +35,7 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   const tilesN = Math.ceil(N / TILE);
   const tiles = Math.ceil(M / TILE) * tilesN;
   const groups = Math.ceil(tiles / WG);
-  const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
-  const gx = Math.min(groups, max);
-  const gy = Math.ceil(groups / gx);
+  const [gx, gy] = grid(rt, groups);
   const d = s.dropout;
   if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
   const words = [

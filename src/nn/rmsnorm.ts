@@ -12,8 +12,7 @@
 //                     stream's gradient already held in dx); must not alias dy or x
 // One workgroup per row (2D grid past 65535 rows), reductions in workgroup memory.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
-import { grid } from './elementwise.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'rmsnorm';
 

@@ -13,8 +13,7 @@
 //   out   optional; f32 with its own outRowStride (default H·Dh) / outOffset (default 0); must not
 //         alias x. Without `out` the rotation is in place.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
-import { grid } from './elementwise.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 
 const WG = 256;
 

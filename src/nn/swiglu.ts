@@ -9,8 +9,7 @@
 //   Passing dg = g and du = u (the default) computes them in place over g and u, which the
 //   backward no longer needs, saving two [T, F] buffers.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
-import { grid } from './elementwise.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 
 const WG = 256;
 

@@ -10,8 +10,7 @@
 //   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
 // with g already multiplied by the clip coefficient (HF Trainer clips in place before step()).
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
-import { packWords } from '../gpu/runtime.ts';
+import { grid, packWords, type GpuRuntime } from '../gpu/runtime.ts';
 
 /** One page of optimizer state: four f32 buffers of `length` elements. */
 export interface ParamPage {
@@ -150,12 +149,12 @@ export class AdamW {
       const page = await this.store.acquire(key);
       try {
         const n = page.length;
-        const groups = Math.ceil(n / 256);
-        const x = Math.min(groups, 65535);
-        this.rt.dispatch('adamw', 'adamw_step', [hyper, this.pageUniform(key, n), f.buffer, page.params, page.grads, page.m, page.v], [
-          x,
-          Math.ceil(groups / x),
-        ]);
+        this.rt.dispatch(
+          'adamw',
+          'adamw_step',
+          [hyper, this.pageUniform(key, n), f.buffer, page.params, page.grads, page.m, page.v],
+          grid(this.rt, Math.ceil(n / 256)),
+        );
       } finally {
         this.store.release(key);
       }

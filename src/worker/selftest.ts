@@ -2,7 +2,7 @@
 // an awkward size, checked against the same computation on the CPU. Headless: runs anywhere a
 // GpuRuntime does (the engine worker, or Node through Dawn).
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import { grid, type GpuRuntime } from '../gpu/runtime.ts';
 import { mulberry32 } from '../util/random.ts';
 import type { SelfTestArgs, SelfTestResult } from './protocol.ts';
 
@@ -30,10 +30,7 @@ export async function runSelfTest(rt: GpuRuntime, args: SelfTestArgs = {}): Prom
   const py = rt.upload(y, 'selftest.y');
   let out: Float32Array;
   try {
-    const groups = Math.ceil(n / WG);
-    const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
-    const gx = Math.min(groups, max);
-    rt.dispatch('smoke', 'axpy', [rt.uniform([n, a], 'uf'), px, py], [gx, Math.ceil(groups / gx)]);
+    rt.dispatch('smoke', 'axpy', [rt.uniform([n, a], 'uf'), px, py], grid(rt, Math.ceil(n / WG)));
     out = await rt.readF32(py, n);
   } finally {
     px.destroy();
