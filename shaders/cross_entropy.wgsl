@@ -217,3 +217,73 @@ fn ce_reduce(@builtin(local_invocation_index) tid: u32) {
     stats_out[3] = select(0.0, 1.0 / count, count > 0.0);
   }
 }
+
+// ---- one row per invocation (CPU adapters: no workgroup memory, no barriers) ------------------
+// Three passes over the row (max; Σ exp(x − max); write), no data-dependent branches: CPU
+// implementations run both sides of a branch that differs across lanes. Row index = global
+// invocation gid.x + gid.y · (num_workgroups.x · WG).
+
+fn row_max(base: u32) -> f32 {
+  var m = NEG;
+  for (var j = 0u; j < p.V; j++) {
+    m = max(m, logits_rw[base + j]);
+  }
+  return m;
+}
+
+// Summed in blocks of 256 (error ~ (256 + V/256)·ulp rather than V·ulp for a running sum).
+fn row_sumexp(base: u32, m: f32) -> f32 {
+  var s = 0.0;
+  for (var j0 = 0u; j0 < p.V; j0 += 256u) {
+    var part = 0.0;
+    let j1 = min(j0 + 256u, p.V);
+    for (var j = j0; j < j1; j++) {
+      part += exp(logits_rw[base + j] - m);
+    }
+    s += part;
+  }
+  return s;
+}
+
+// Loss and (when scale is given) dlogits of one row; ignored rows get loss 0 (and dlogits 0).
+fn row_loss(row: u32, backward: bool, scale: f32) {
+  let lab = labels[p.rowOffset + row];
+  let base = row * p.V;
+  let ok = valid_label(lab);
+  let li = select(0u, u32(lab), ok);
+  let tgt = logits_rw[base + li];
+  let m = row_max(base);
+  let s = row_sumexp(base, m);
+  losses[p.rowOffset + row] = select(0.0, (m - tgt) + log(s), ok);
+  if (backward) {
+    let k = select(0.0, scale / s, ok);
+    let hot = select(0.0, scale, ok);
+    for (var j = 0u; j < p.V; j++) {
+      logits_rw[base + j] = exp(logits_rw[base + j] - m) * k - select(0.0, hot, j == li);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn ce_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row < p.T) {
+    row_loss(row, false, 0.0);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn ce_fwd_bwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row < p.T) {
+    row_loss(row, true, p.scale);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn ce_fwd_bwd_stats_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row < p.T) {
+    row_loss(row, true, p.scale * stats_in[3]);
+  }
+}

@@ -155,3 +155,169 @@ fn store(m: u32, n0: u32, v: vec4<f32>) {
     }
   }
 }
+
+// ---- gemm_v4: the same product with vec4 loads (CPU adapters) ----------------------------------
+// K % 4 == 0, and every operand read as vec4 along its contiguous axis: op(A) = A [M,K] along k
+// (offA % 4 == 0), Aᵀ stored [K,M] along m (M % 4 == 0, offA % 4 == 0); op(B) = B [K,N] along n
+// (N % 4 == 0, offB % 4 == 0), Bᵀ stored [N,K] along k (offB % 4 == 0). Each invocation computes a
+// 4×4 tile of C four k at a time: 8 vec4 loads feed 16 vec4 multiply-adds (the scalar kernel
+// needs 32 scalar loads for the same work). Rows/columns past the edge are clamped as above.
+
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
+
+// C rows written as vec4 (N % 4 == 0 and offC % 4 == 0, set by the host).
+override C4: bool = false;
+
+/** Writes C[m, n0..n0+3] as one vec4 (C4 shapes: every 4-column group lies inside a row). */
+fn store_v4(m: u32, n0: u32, v: vec4<f32>) {
+  if (m >= p.M) {
+    return;
+  }
+  let idx = (p.offC + m * p.N + n0) / 4u;
+  var r = p.alpha * v;
+  if (DROP == 3u) {
+    r *= keep4(m * p.N + n0);
+  }
+  if (p.beta != 0.0) {
+    r += p.beta * c4[idx];
+  }
+  c4[idx] = r;
+}
+
+/** store() through the vec4 view of C (any N and offC): element e is c4[e / 4][e % 4]. */
+fn store_v4_any(m: u32, n0: u32, v: vec4<f32>) {
+  if (m >= p.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + j;
+    if (n < p.N) {
+      let e = p.offC + m * p.N + n;
+      var r = p.alpha * v[j];
+      if (DROP == 3u) {
+        r *= keep(m * p.N + n);
+      }
+      if (p.beta != 0.0) {
+        r += p.beta * c4[e / 4u][e % 4u];
+      }
+      c4[e / 4u][e % 4u] = r;
+    }
+  }
+}
+
+fn keep4(index: u32) -> vec4<f32> {
+  return vec4<f32>(keep(index), keep(index + 1u), keep(index + 2u), keep(index + 3u));
+}
+
+// A[m, k..k+3] (TA = false)
+fn a_row4(m: u32, k: u32) -> vec4<f32> {
+  let v = a4[(p.offA + m * p.K + k) / 4u];
+  if (DROP == 1u) {
+    return v * keep4(m * p.K + k);
+  }
+  return v;
+}
+
+// B[k, n0..n0+3] (TB = false)
+fn b_row4(k: u32, n0: u32) -> vec4<f32> {
+  let v = b4[(p.offB + k * p.N + n0) / 4u];
+  if (DROP == 2u) {
+    return v * keep4(k * p.N + n0);
+  }
+  return v;
+}
+
+@compute @workgroup_size(WG)
+fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesN) * 4u;
+  let n0 = (t % p.tilesN) * 4u;
+  let ma = min(m0, p.M - 1u);
+  let mb = min(m0 + 1u, p.M - 1u);
+  let mc = min(m0 + 2u, p.M - 1u);
+  let md = min(m0 + 3u, p.M - 1u);
+  let na = min(n0, p.N - 1u);
+  let nb = min(n0 + 1u, p.N - 1u);
+  let nc = min(n0 + 2u, p.N - 1u);
+  let nd = min(n0 + 3u, p.N - 1u);
+  var ca = vec4<f32>();  // C[m0 + i, n0..n0+3] for i = a, b, c, d
+  var cb = vec4<f32>();
+  var cc = vec4<f32>();
+  var cd = vec4<f32>();
+  for (var k = p.k0; k < p.k1; k += 4u) {
+    // A as four rows over k: xa = A[ma, k..k+3], ...
+    var xa: vec4<f32>;
+    var xb: vec4<f32>;
+    var xc: vec4<f32>;
+    var xd: vec4<f32>;
+    if (TA) {
+      // Aᵀ stored [K, M]: four columns over m (A[m0..m0+3, k + j]), transposed
+      let c0 = a4[(p.offA + k * p.M + m0) / 4u];
+      let c1 = a4[(p.offA + (k + 1u) * p.M + m0) / 4u];
+      let c2 = a4[(p.offA + (k + 2u) * p.M + m0) / 4u];
+      let c3 = a4[(p.offA + (k + 3u) * p.M + m0) / 4u];
+      xa = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
+      xb = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
+      xc = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
+      xd = vec4<f32>(c0.w, c1.w, c2.w, c3.w);
+    } else {
+      xa = a_row4(ma, k);
+      xb = a_row4(mb, k);
+      xc = a_row4(mc, k);
+      xd = a_row4(md, k);
+    }
+    // B as four rows over n: y0 = B[k, n0..n0+3], ...
+    var y0: vec4<f32>;
+    var y1: vec4<f32>;
+    var y2: vec4<f32>;
+    var y3: vec4<f32>;
+    if (TB) {
+      // Bᵀ stored [N, K]: four columns over k (B[k..k+3, n]), transposed
+      let ba = b4[(p.offB + na * p.K + k) / 4u];
+      let bb = b4[(p.offB + nb * p.K + k) / 4u];
+      let bc = b4[(p.offB + nc * p.K + k) / 4u];
+      let bd = b4[(p.offB + nd * p.K + k) / 4u];
+      y0 = vec4<f32>(ba.x, bb.x, bc.x, bd.x);
+      y1 = vec4<f32>(ba.y, bb.y, bc.y, bd.y);
+      y2 = vec4<f32>(ba.z, bb.z, bc.z, bd.z);
+      y3 = vec4<f32>(ba.w, bb.w, bc.w, bd.w);
+    } else {
+      y0 = b_row4(k, n0);
+      y1 = b_row4(k + 1u, n0);
+      y2 = b_row4(k + 2u, n0);
+      y3 = b_row4(k + 3u, n0);
+    }
+    ca = fma(vec4<f32>(xa.x), y0, ca);
+    ca = fma(vec4<f32>(xa.y), y1, ca);
+    ca = fma(vec4<f32>(xa.z), y2, ca);
+    ca = fma(vec4<f32>(xa.w), y3, ca);
+    cb = fma(vec4<f32>(xb.x), y0, cb);
+    cb = fma(vec4<f32>(xb.y), y1, cb);
+    cb = fma(vec4<f32>(xb.z), y2, cb);
+    cb = fma(vec4<f32>(xb.w), y3, cb);
+    cc = fma(vec4<f32>(xc.x), y0, cc);
+    cc = fma(vec4<f32>(xc.y), y1, cc);
+    cc = fma(vec4<f32>(xc.z), y2, cc);
+    cc = fma(vec4<f32>(xc.w), y3, cc);
+    cd = fma(vec4<f32>(xd.x), y0, cd);
+    cd = fma(vec4<f32>(xd.y), y1, cd);
+    cd = fma(vec4<f32>(xd.z), y2, cd);
+    cd = fma(vec4<f32>(xd.w), y3, cd);
+  }
+  if (C4) {
+    store_v4(m0 + 0u, n0, ca);
+    store_v4(m0 + 1u, n0, cb);
+    store_v4(m0 + 2u, n0, cc);
+    store_v4(m0 + 3u, n0, cd);
+  } else {
+    store_v4_any(m0 + 0u, n0, ca);
+    store_v4_any(m0 + 1u, n0, cb);
+    store_v4_any(m0 + 2u, n0, cc);
+    store_v4_any(m0 + 3u, n0, cd);
+  }
+}

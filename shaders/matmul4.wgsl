@@ -7,7 +7,7 @@
 //   mv4_TN        y[1,N]  = x[1,K] · Wᵀ (+ bias)   decode, K % 8 == 0; TN rows per team of KSPLIT threads,
 //                 thread t takes scale segments t, t + KSPLIT, ... (one scale load per segment)
 //   mv4c_TN       the same with thread t taking words t, t + KSPLIT, ... (coalesced; a scale load per word)
-//   mm4_bwd_TMxU  dX[M,K] = dY[M,N] · W            K % 8 == 0; TM rows × 8·U columns per invocation
+//   mm4_bwd_TMxU  dX[M,K] (+)= dY[M,N] · W         K % 8 == 0; TM rows × 8·U columns per invocation
 //   mm4_bwd_any   the same for any K
 // W [N,K] is packed row-major: flat element f = n*K + k is nibble (f & 7) of u32 word f >> 3, at bits
 // 4*((f & 7) ^ 1) (bnb puts element 2i in the HIGH nibble of byte i; byte j of a word is bits 8j..8j+7).
@@ -31,7 +31,7 @@ struct Params {
   tilesX: u32,      // tiles along the fast axis (N for forward, K words for backward)
   tiles: u32,       // total tiles (mv4: workgroups)
   gridX: u32,       // invocations (mv4: workgroups) along x of the 2D grid
-  hasBias: u32,
+  flag: u32,        // forward: add the bias; backward: accumulate (dX += dY·W)
   zero: u32,        // a runtime 0 (see DQ above)
   dqOffset: f32,    // DQ offset
   nestedShift: u32, // log2(nested blocksize), 8 for bnb's 256
@@ -86,7 +86,7 @@ fn elem(f: u32) -> f32 {
 fn out_y(m: u32, n: u32, v: f32) {
   if (m < p.M && n < p.N) {
     var r = v;
-    if (p.hasBias != 0u) {
+    if (p.flag != 0u) {
       r += bias[n];
     }
     y[m * p.N + n] = r;
@@ -2325,28 +2325,33 @@ fn mm4_bwd_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
     a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
   }
+  let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u] = a0_0;
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u + 1u] = b0_0;
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
     }
   }
   if (m0 + 1u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u] = a1_0;
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u + 1u] = b1_0;
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
     }
   }
   if (m0 + 2u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u] = a2_0;
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u + 1u] = b2_0;
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
     }
   }
   if (m0 + 3u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u] = a3_0;
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u + 1u] = b3_0;
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
     }
   }
 }
@@ -2401,52 +2406,61 @@ fn mm4_bwd_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a6_0 = fma(g6, lo0, a6_0); b6_0 = fma(g6, hi0, b6_0);
     a7_0 = fma(g7, lo0, a7_0); b7_0 = fma(g7, hi0, b7_0);
   }
+  let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u] = a0_0;
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u + 1u] = b0_0;
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
     }
   }
   if (m0 + 1u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u] = a1_0;
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u + 1u] = b1_0;
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
     }
   }
   if (m0 + 2u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u] = a2_0;
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u + 1u] = b2_0;
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
     }
   }
   if (m0 + 3u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u] = a3_0;
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u + 1u] = b3_0;
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
     }
   }
   if (m0 + 4u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 4u) * KW + kw0 + 0u) * 2u] = a4_0;
-      dx4[((m0 + 4u) * KW + kw0 + 0u) * 2u + 1u] = b4_0;
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
     }
   }
   if (m0 + 5u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 5u) * KW + kw0 + 0u) * 2u] = a5_0;
-      dx4[((m0 + 5u) * KW + kw0 + 0u) * 2u + 1u] = b5_0;
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
     }
   }
   if (m0 + 6u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 6u) * KW + kw0 + 0u) * 2u] = a6_0;
-      dx4[((m0 + 6u) * KW + kw0 + 0u) * 2u + 1u] = b6_0;
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
     }
   }
   if (m0 + 7u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 7u) * KW + kw0 + 0u) * 2u] = a7_0;
-      dx4[((m0 + 7u) * KW + kw0 + 0u) * 2u + 1u] = b7_0;
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
     }
   }
 }
@@ -2495,44 +2509,53 @@ fn mm4_bwd_4x2(@builtin(global_invocation_id) gid: vec3<u32>) {
     a2_1 = fma(g2, lo1, a2_1); b2_1 = fma(g2, hi1, b2_1);
     a3_1 = fma(g3, lo1, a3_1); b3_1 = fma(g3, hi1, b3_1);
   }
+  let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u] = a0_0;
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u + 1u] = b0_0;
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 1u) * 2u] = a0_1;
-      dx4[((m0 + 0u) * KW + kw0 + 1u) * 2u + 1u] = b0_1;
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
     }
   }
   if (m0 + 1u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u] = a1_0;
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u + 1u] = b1_0;
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 1u) * 2u] = a1_1;
-      dx4[((m0 + 1u) * KW + kw0 + 1u) * 2u + 1u] = b1_1;
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
     }
   }
   if (m0 + 2u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u] = a2_0;
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u + 1u] = b2_0;
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 1u) * 2u] = a2_1;
-      dx4[((m0 + 2u) * KW + kw0 + 1u) * 2u + 1u] = b2_1;
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
     }
   }
   if (m0 + 3u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u] = a3_0;
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u + 1u] = b3_0;
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 1u) * 2u] = a3_1;
-      dx4[((m0 + 3u) * KW + kw0 + 1u) * 2u + 1u] = b3_1;
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
     }
   }
 }
@@ -2601,84 +2624,101 @@ fn mm4_bwd_8x2(@builtin(global_invocation_id) gid: vec3<u32>) {
     a6_1 = fma(g6, lo1, a6_1); b6_1 = fma(g6, hi1, b6_1);
     a7_1 = fma(g7, lo1, a7_1); b7_1 = fma(g7, hi1, b7_1);
   }
+  let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u] = a0_0;
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u + 1u] = b0_0;
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 1u) * 2u] = a0_1;
-      dx4[((m0 + 0u) * KW + kw0 + 1u) * 2u + 1u] = b0_1;
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
     }
   }
   if (m0 + 1u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u] = a1_0;
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u + 1u] = b1_0;
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 1u) * 2u] = a1_1;
-      dx4[((m0 + 1u) * KW + kw0 + 1u) * 2u + 1u] = b1_1;
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
     }
   }
   if (m0 + 2u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u] = a2_0;
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u + 1u] = b2_0;
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 1u) * 2u] = a2_1;
-      dx4[((m0 + 2u) * KW + kw0 + 1u) * 2u + 1u] = b2_1;
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
     }
   }
   if (m0 + 3u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u] = a3_0;
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u + 1u] = b3_0;
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 1u) * 2u] = a3_1;
-      dx4[((m0 + 3u) * KW + kw0 + 1u) * 2u + 1u] = b3_1;
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
     }
   }
   if (m0 + 4u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 4u) * KW + kw0 + 0u) * 2u] = a4_0;
-      dx4[((m0 + 4u) * KW + kw0 + 0u) * 2u + 1u] = b4_0;
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 4u) * KW + kw0 + 1u) * 2u] = a4_1;
-      dx4[((m0 + 4u) * KW + kw0 + 1u) * 2u + 1u] = b4_1;
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
     }
   }
   if (m0 + 5u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 5u) * KW + kw0 + 0u) * 2u] = a5_0;
-      dx4[((m0 + 5u) * KW + kw0 + 0u) * 2u + 1u] = b5_0;
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 5u) * KW + kw0 + 1u) * 2u] = a5_1;
-      dx4[((m0 + 5u) * KW + kw0 + 1u) * 2u + 1u] = b5_1;
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
     }
   }
   if (m0 + 6u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 6u) * KW + kw0 + 0u) * 2u] = a6_0;
-      dx4[((m0 + 6u) * KW + kw0 + 0u) * 2u + 1u] = b6_0;
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 6u) * KW + kw0 + 1u) * 2u] = a6_1;
-      dx4[((m0 + 6u) * KW + kw0 + 1u) * 2u + 1u] = b6_1;
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
     }
   }
   if (m0 + 7u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 7u) * KW + kw0 + 0u) * 2u] = a7_0;
-      dx4[((m0 + 7u) * KW + kw0 + 0u) * 2u + 1u] = b7_0;
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
     }
     if (kw0 + 1u < KW) {
-      dx4[((m0 + 7u) * KW + kw0 + 1u) * 2u] = a7_1;
-      dx4[((m0 + 7u) * KW + kw0 + 1u) * 2u + 1u] = b7_1;
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
     }
   }
 }
@@ -2765,100 +2805,117 @@ fn mm4_bwd_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a14_0 = fma(g14, lo0, a14_0); b14_0 = fma(g14, hi0, b14_0);
     a15_0 = fma(g15, lo0, a15_0); b15_0 = fma(g15, hi0, b15_0);
   }
+  let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u] = a0_0;
-      dx4[((m0 + 0u) * KW + kw0 + 0u) * 2u + 1u] = b0_0;
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
     }
   }
   if (m0 + 1u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u] = a1_0;
-      dx4[((m0 + 1u) * KW + kw0 + 0u) * 2u + 1u] = b1_0;
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
     }
   }
   if (m0 + 2u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u] = a2_0;
-      dx4[((m0 + 2u) * KW + kw0 + 0u) * 2u + 1u] = b2_0;
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
     }
   }
   if (m0 + 3u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u] = a3_0;
-      dx4[((m0 + 3u) * KW + kw0 + 0u) * 2u + 1u] = b3_0;
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
     }
   }
   if (m0 + 4u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 4u) * KW + kw0 + 0u) * 2u] = a4_0;
-      dx4[((m0 + 4u) * KW + kw0 + 0u) * 2u + 1u] = b4_0;
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
     }
   }
   if (m0 + 5u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 5u) * KW + kw0 + 0u) * 2u] = a5_0;
-      dx4[((m0 + 5u) * KW + kw0 + 0u) * 2u + 1u] = b5_0;
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
     }
   }
   if (m0 + 6u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 6u) * KW + kw0 + 0u) * 2u] = a6_0;
-      dx4[((m0 + 6u) * KW + kw0 + 0u) * 2u + 1u] = b6_0;
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
     }
   }
   if (m0 + 7u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 7u) * KW + kw0 + 0u) * 2u] = a7_0;
-      dx4[((m0 + 7u) * KW + kw0 + 0u) * 2u + 1u] = b7_0;
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
     }
   }
   if (m0 + 8u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 8u) * KW + kw0 + 0u) * 2u] = a8_0;
-      dx4[((m0 + 8u) * KW + kw0 + 0u) * 2u + 1u] = b8_0;
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
     }
   }
   if (m0 + 9u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 9u) * KW + kw0 + 0u) * 2u] = a9_0;
-      dx4[((m0 + 9u) * KW + kw0 + 0u) * 2u + 1u] = b9_0;
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
     }
   }
   if (m0 + 10u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 10u) * KW + kw0 + 0u) * 2u] = a10_0;
-      dx4[((m0 + 10u) * KW + kw0 + 0u) * 2u + 1u] = b10_0;
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
     }
   }
   if (m0 + 11u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 11u) * KW + kw0 + 0u) * 2u] = a11_0;
-      dx4[((m0 + 11u) * KW + kw0 + 0u) * 2u + 1u] = b11_0;
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
     }
   }
   if (m0 + 12u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 12u) * KW + kw0 + 0u) * 2u] = a12_0;
-      dx4[((m0 + 12u) * KW + kw0 + 0u) * 2u + 1u] = b12_0;
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
     }
   }
   if (m0 + 13u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 13u) * KW + kw0 + 0u) * 2u] = a13_0;
-      dx4[((m0 + 13u) * KW + kw0 + 0u) * 2u + 1u] = b13_0;
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
     }
   }
   if (m0 + 14u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 14u) * KW + kw0 + 0u) * 2u] = a14_0;
-      dx4[((m0 + 14u) * KW + kw0 + 0u) * 2u + 1u] = b14_0;
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
     }
   }
   if (m0 + 15u < bp.M) {
     if (kw0 + 0u < KW) {
-      dx4[((m0 + 15u) * KW + kw0 + 0u) * 2u] = a15_0;
-      dx4[((m0 + 15u) * KW + kw0 + 0u) * 2u + 1u] = b15_0;
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
     }
   }
 }
@@ -2937,44 +2994,45 @@ fn mm4_bwd_any(@builtin(global_invocation_id) gid: vec3<u32>) {
     a2_7 = fma(g2, w7, a2_7);
     a3_7 = fma(g3, w7, a3_7);
   }
+  let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {
-    if (k0 + 0u < K) { dxs[(m0 + 0u) * K + k0 + 0u] = a0_0; }
-    if (k0 + 1u < K) { dxs[(m0 + 0u) * K + k0 + 1u] = a0_1; }
-    if (k0 + 2u < K) { dxs[(m0 + 0u) * K + k0 + 2u] = a0_2; }
-    if (k0 + 3u < K) { dxs[(m0 + 0u) * K + k0 + 3u] = a0_3; }
-    if (k0 + 4u < K) { dxs[(m0 + 0u) * K + k0 + 4u] = a0_4; }
-    if (k0 + 5u < K) { dxs[(m0 + 0u) * K + k0 + 5u] = a0_5; }
-    if (k0 + 6u < K) { dxs[(m0 + 0u) * K + k0 + 6u] = a0_6; }
-    if (k0 + 7u < K) { dxs[(m0 + 0u) * K + k0 + 7u] = a0_7; }
+    if (k0 + 0u < K) { let o = (m0 + 0u) * K + k0 + 0u; dxs[o] = select(0.0, dxs[o], acc) + a0_0; }
+    if (k0 + 1u < K) { let o = (m0 + 0u) * K + k0 + 1u; dxs[o] = select(0.0, dxs[o], acc) + a0_1; }
+    if (k0 + 2u < K) { let o = (m0 + 0u) * K + k0 + 2u; dxs[o] = select(0.0, dxs[o], acc) + a0_2; }
+    if (k0 + 3u < K) { let o = (m0 + 0u) * K + k0 + 3u; dxs[o] = select(0.0, dxs[o], acc) + a0_3; }
+    if (k0 + 4u < K) { let o = (m0 + 0u) * K + k0 + 4u; dxs[o] = select(0.0, dxs[o], acc) + a0_4; }
+    if (k0 + 5u < K) { let o = (m0 + 0u) * K + k0 + 5u; dxs[o] = select(0.0, dxs[o], acc) + a0_5; }
+    if (k0 + 6u < K) { let o = (m0 + 0u) * K + k0 + 6u; dxs[o] = select(0.0, dxs[o], acc) + a0_6; }
+    if (k0 + 7u < K) { let o = (m0 + 0u) * K + k0 + 7u; dxs[o] = select(0.0, dxs[o], acc) + a0_7; }
   }
   if (m0 + 1u < bp.M) {
-    if (k0 + 0u < K) { dxs[(m0 + 1u) * K + k0 + 0u] = a1_0; }
-    if (k0 + 1u < K) { dxs[(m0 + 1u) * K + k0 + 1u] = a1_1; }
-    if (k0 + 2u < K) { dxs[(m0 + 1u) * K + k0 + 2u] = a1_2; }
-    if (k0 + 3u < K) { dxs[(m0 + 1u) * K + k0 + 3u] = a1_3; }
-    if (k0 + 4u < K) { dxs[(m0 + 1u) * K + k0 + 4u] = a1_4; }
-    if (k0 + 5u < K) { dxs[(m0 + 1u) * K + k0 + 5u] = a1_5; }
-    if (k0 + 6u < K) { dxs[(m0 + 1u) * K + k0 + 6u] = a1_6; }
-    if (k0 + 7u < K) { dxs[(m0 + 1u) * K + k0 + 7u] = a1_7; }
+    if (k0 + 0u < K) { let o = (m0 + 1u) * K + k0 + 0u; dxs[o] = select(0.0, dxs[o], acc) + a1_0; }
+    if (k0 + 1u < K) { let o = (m0 + 1u) * K + k0 + 1u; dxs[o] = select(0.0, dxs[o], acc) + a1_1; }
+    if (k0 + 2u < K) { let o = (m0 + 1u) * K + k0 + 2u; dxs[o] = select(0.0, dxs[o], acc) + a1_2; }
+    if (k0 + 3u < K) { let o = (m0 + 1u) * K + k0 + 3u; dxs[o] = select(0.0, dxs[o], acc) + a1_3; }
+    if (k0 + 4u < K) { let o = (m0 + 1u) * K + k0 + 4u; dxs[o] = select(0.0, dxs[o], acc) + a1_4; }
+    if (k0 + 5u < K) { let o = (m0 + 1u) * K + k0 + 5u; dxs[o] = select(0.0, dxs[o], acc) + a1_5; }
+    if (k0 + 6u < K) { let o = (m0 + 1u) * K + k0 + 6u; dxs[o] = select(0.0, dxs[o], acc) + a1_6; }
+    if (k0 + 7u < K) { let o = (m0 + 1u) * K + k0 + 7u; dxs[o] = select(0.0, dxs[o], acc) + a1_7; }
   }
   if (m0 + 2u < bp.M) {
-    if (k0 + 0u < K) { dxs[(m0 + 2u) * K + k0 + 0u] = a2_0; }
-    if (k0 + 1u < K) { dxs[(m0 + 2u) * K + k0 + 1u] = a2_1; }
-    if (k0 + 2u < K) { dxs[(m0 + 2u) * K + k0 + 2u] = a2_2; }
-    if (k0 + 3u < K) { dxs[(m0 + 2u) * K + k0 + 3u] = a2_3; }
-    if (k0 + 4u < K) { dxs[(m0 + 2u) * K + k0 + 4u] = a2_4; }
-    if (k0 + 5u < K) { dxs[(m0 + 2u) * K + k0 + 5u] = a2_5; }
-    if (k0 + 6u < K) { dxs[(m0 + 2u) * K + k0 + 6u] = a2_6; }
-    if (k0 + 7u < K) { dxs[(m0 + 2u) * K + k0 + 7u] = a2_7; }
+    if (k0 + 0u < K) { let o = (m0 + 2u) * K + k0 + 0u; dxs[o] = select(0.0, dxs[o], acc) + a2_0; }
+    if (k0 + 1u < K) { let o = (m0 + 2u) * K + k0 + 1u; dxs[o] = select(0.0, dxs[o], acc) + a2_1; }
+    if (k0 + 2u < K) { let o = (m0 + 2u) * K + k0 + 2u; dxs[o] = select(0.0, dxs[o], acc) + a2_2; }
+    if (k0 + 3u < K) { let o = (m0 + 2u) * K + k0 + 3u; dxs[o] = select(0.0, dxs[o], acc) + a2_3; }
+    if (k0 + 4u < K) { let o = (m0 + 2u) * K + k0 + 4u; dxs[o] = select(0.0, dxs[o], acc) + a2_4; }
+    if (k0 + 5u < K) { let o = (m0 + 2u) * K + k0 + 5u; dxs[o] = select(0.0, dxs[o], acc) + a2_5; }
+    if (k0 + 6u < K) { let o = (m0 + 2u) * K + k0 + 6u; dxs[o] = select(0.0, dxs[o], acc) + a2_6; }
+    if (k0 + 7u < K) { let o = (m0 + 2u) * K + k0 + 7u; dxs[o] = select(0.0, dxs[o], acc) + a2_7; }
   }
   if (m0 + 3u < bp.M) {
-    if (k0 + 0u < K) { dxs[(m0 + 3u) * K + k0 + 0u] = a3_0; }
-    if (k0 + 1u < K) { dxs[(m0 + 3u) * K + k0 + 1u] = a3_1; }
-    if (k0 + 2u < K) { dxs[(m0 + 3u) * K + k0 + 2u] = a3_2; }
-    if (k0 + 3u < K) { dxs[(m0 + 3u) * K + k0 + 3u] = a3_3; }
-    if (k0 + 4u < K) { dxs[(m0 + 3u) * K + k0 + 4u] = a3_4; }
-    if (k0 + 5u < K) { dxs[(m0 + 3u) * K + k0 + 5u] = a3_5; }
-    if (k0 + 6u < K) { dxs[(m0 + 3u) * K + k0 + 6u] = a3_6; }
-    if (k0 + 7u < K) { dxs[(m0 + 3u) * K + k0 + 7u] = a3_7; }
+    if (k0 + 0u < K) { let o = (m0 + 3u) * K + k0 + 0u; dxs[o] = select(0.0, dxs[o], acc) + a3_0; }
+    if (k0 + 1u < K) { let o = (m0 + 3u) * K + k0 + 1u; dxs[o] = select(0.0, dxs[o], acc) + a3_1; }
+    if (k0 + 2u < K) { let o = (m0 + 3u) * K + k0 + 2u; dxs[o] = select(0.0, dxs[o], acc) + a3_2; }
+    if (k0 + 3u < K) { let o = (m0 + 3u) * K + k0 + 3u; dxs[o] = select(0.0, dxs[o], acc) + a3_3; }
+    if (k0 + 4u < K) { let o = (m0 + 3u) * K + k0 + 4u; dxs[o] = select(0.0, dxs[o], acc) + a3_4; }
+    if (k0 + 5u < K) { let o = (m0 + 3u) * K + k0 + 5u; dxs[o] = select(0.0, dxs[o], acc) + a3_5; }
+    if (k0 + 6u < K) { let o = (m0 + 3u) * K + k0 + 6u; dxs[o] = select(0.0, dxs[o], acc) + a3_6; }
+    if (k0 + 7u < K) { let o = (m0 + 3u) * K + k0 + 7u; dxs[o] = select(0.0, dxs[o], acc) + a3_7; }
   }
 }

@@ -1,5 +1,6 @@
-// RMSNorm (LlamaRMSNorm / Qwen2RMSNorm), one workgroup per row of D, reductions in
-// workgroup memory. Row index = wid.x + wid.y · num_workgroups.x (2D grid for many rows).
+// RMSNorm (LlamaRMSNorm / Qwen2RMSNorm). Two shapes: rms_forward / rms_backward run one workgroup
+// per row of D with reductions in workgroup memory (GPUs); rms_*_rows run one row per invocation
+// (CPU adapters). Row index = wid.x + wid.y · num_workgroups.x (2D grid for many rows).
 //
 // rms_forward:  rstd[t] = 1/sqrt(mean_d(x[t,d]²) + eps);  y[t,d] = w[d] · (x[t,d] · rstd[t])
 // rms_backward: g = w ⊙ dy;  dx[t,d] (=|+=) rstd·(g[d] − x[t,d]·rstd²·mean_d(g ⊙ x))
@@ -95,5 +96,59 @@ fn rms_backward(
     } else {
       dx[base + d] = v;
     }
+  }
+}
+
+// ---- one row per invocation (CPU adapters: no workgroup memory, no barriers) ------------------
+// Row index = global invocation gid.x + gid.y · (num_workgroups.x · WG).
+
+fn row_of(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+@compute @workgroup_size(WG)
+fn rms_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = row_of(gid, nwg);
+  if (row >= p.T) {
+    return;
+  }
+  let base = row * p.D;
+  var ss = 0.0;
+  for (var d0 = 0u; d0 < p.D; d0 += 256u) {  // summed in blocks of 256 (less rounding error)
+    var part = 0.0;
+    for (var d = d0; d < min(d0 + 256u, p.D); d++) {
+      let v = x[base + d];
+      part = fma(v, v, part);
+    }
+    ss += part;
+  }
+  let r = inverseSqrt(ss / f32(p.D) + p.eps);
+  for (var d = 0u; d < p.D; d++) {
+    y[base + d] = w[d] * (x[base + d] * r);
+  }
+  rstd_out[row] = r;
+}
+
+@compute @workgroup_size(WG)
+fn rms_backward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = row_of(gid, nwg);
+  if (row >= p.T) {
+    return;
+  }
+  let base = row * p.D;
+  var gx = 0.0;
+  for (var d0 = 0u; d0 < p.D; d0 += 256u) {
+    var part = 0.0;
+    for (var d = d0; d < min(d0 + 256u, p.D); d++) {
+      part += w[d] * dy[base + d] * x[base + d];
+    }
+    gx += part;
+  }
+  let r = rstd_in[row];
+  let c = r * r * gx / f32(p.D);
+  let acc = p.accumulate != 0u;
+  for (var d = 0u; d < p.D; d++) {
+    let v = r * (w[d] * dy[base + d] - x[base + d] * c);
+    dx[base + d] = select(0.0, dx[base + d], acc) + v;
   }
 }

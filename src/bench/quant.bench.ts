@@ -7,14 +7,14 @@
 //   - quantization error of NF4, FP4 and plain absmax int4 on Gaussian weights (CPU)
 // Shapes are written M×K×N (x [M,K], W [N,K]), as in peer-kernels.md.
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import { isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
 import { dequantize4bit, quantize4bit } from '../quant/blockwise4.ts';
 import type { QuantType } from '../quant/codes.ts';
 import { doubleQuantize } from '../quant/double-quant.ts';
 import { dynamicMap256 } from '../quant/codes.ts';
 import { destroyQuant4, gpuDequantize4, uploadQuant4 } from '../quant/gpu/gpu-quant.ts';
 import { Linear4 } from '../quant/gpu/matmul4.ts';
-import { copyF32, isCpuAdapter, matmulF32, pickFwdTile } from '../quant/gpu/matmul-f32.ts';
+import { copyF32, matmulF32, pickFwdTile } from '../quant/gpu/matmul-f32.ts';
 import { gaussian, mulberry32 } from '../util/random.ts';
 import { type BenchResult, gbps, matmulGflops, timeGpu, type TimeOptions, type Timing } from './harness.ts';
 

@@ -50,22 +50,31 @@ export function syntheticLlama(over: Record<string, unknown> = {}): ModelFiles {
   return memoryModelFiles({ 'config.json': JSON.stringify(json), 'model.safetensors': st });
 }
 
-/** FLOPs one training step executes: forward, recomputed forward (checkpointing), input-gradient backward, LoRA. */
+/**
+ * FLOPs one training step executes (checkpointing on): the forward; the recomputed forward, which
+ * skips down_proj (x_{l+1} is kept; only its LoRA u = x·Aᵀ is redone); the backward: input
+ * gradients through every frozen linear but layer 0's q/k/v (nothing below them trains), and per
+ * LoRA module gB, du, gA and its input gradient (again not for layer 0's q/k/v); attention
+ * backward counted as twice its forward; the LM head forward and backward.
+ */
 export function stepFlops(c: ModelConfig, B: number, S: number, r: number): number {
   const T = B * S;
-  let linear = 0;
-  let lora = 0;
-  for (const t of LORA_TARGETS) {
-    const [out, inF] = targetShape(c, t);
-    linear += 2 * T * out * inF;
-    lora += 2 * T * r * (inF + out);
+  const attn = 2 * B * c.numHeads * S * S * c.headDim; // QKᵀ and PV, causal half of 4·S²·Dh, per layer
+  let total = 0;
+  for (let l = 0; l < c.numLayers; l++) {
+    for (const t of LORA_TARGETS) {
+      const [out, inF] = targetShape(c, t);
+      const linear = 2 * T * out * inF;
+      const project = 2 * T * r * inF; // u = x·Aᵀ
+      const expand = 2 * T * r * out; // y += s·u·Bᵀ
+      const firstQkv = l === 0 && (t === 'q_proj' || t === 'k_proj' || t === 'v_proj');
+      total += linear + project + expand; // forward
+      total += t === 'down_proj' ? project : linear + project + expand; // recompute
+      total += (firstQkv ? 0 : linear) + expand /* gB */ + expand /* du */ + project /* gA */ + (firstQkv ? 0 : project); // backward
+    }
+    total += 2 * attn + 2 * attn; // forward + recompute, backward
   }
-  linear *= c.numLayers;
-  lora *= c.numLayers;
-  const attn = c.numLayers * 2 * B * c.numHeads * S * S * c.headDim; // QKᵀ and PV, causal half of 4·S²·Dh
-  const head = 2 * T * c.hiddenSize * c.vocabSize;
-  // forward + recompute: 2×(linear + lora + attn); backward: linear (dX only), 2×lora (grads + dX), 2×attn; head fwd + bwd.
-  return 2 * (linear + lora + attn) + (linear + 2 * lora + 2 * attn) + 2 * head;
+  return total + 2 * 2 * T * c.hiddenSize * c.vocabSize; // head forward and backward
 }
 
 /**

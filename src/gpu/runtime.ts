@@ -439,6 +439,12 @@ export async function createRuntime(
 /** Entries kept in the uniform-buffer and bind-group caches (least recently made go first). */
 const MAX_CACHED = 4096;
 
+/** Whether the runtime is a CPU WebGPU implementation (SwiftShader, lavapipe) or a fallback adapter. */
+export function isCpuAdapter(rt: GpuRuntime): boolean {
+  const a = rt.adapter;
+  return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|cpu/i.test([a.vendor, a.architecture, a.device, a.description, a.backend].join(' '));
+}
+
 /**
  * Workgroup counts for `groups` workgroups along one logical axis: [x, y] with x ≤ the
  * device's per-dimension limit. Kernels recover the index as wid.x + wid.y·num_workgroups.x

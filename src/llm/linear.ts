@@ -7,7 +7,6 @@
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { gemm } from '../nn/gemm.ts';
-import { add } from '../nn/elementwise.ts';
 import type { Linear4 } from '../quant/gpu/matmul4.ts';
 import type { GpuQuant4 } from '../quant/gpu/gpu-quant.ts';
 
@@ -73,17 +72,6 @@ export class F32Linear implements FrozenLinear {
   }
 }
 
-const backwardScratch = new WeakMap<GpuRuntime, GPUBuffer>();
-function scratchFor(rt: GpuRuntime, bytes: number): GPUBuffer {
-  let b = backwardScratch.get(rt);
-  if (!b || b.size < bytes) {
-    if (b) rt.retire(b);
-    b = rt.create(bytes, 'linear4.dx-scratch');
-    backwardScratch.set(rt, b);
-  }
-  return b;
-}
-
 /** A frozen bitsandbytes 4-bit (NF4/FP4) linear: products dequantize W in registers. */
 export class Quant4Linear implements FrozenLinear {
   readonly kind: 'nf4' | 'fp4';
@@ -112,14 +100,7 @@ export class Quant4Linear implements FrozenLinear {
   }
 
   backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void {
-    if (!accumulate) {
-      this.lin.matmulBackward(rt, dy, T, dx);
-      return;
-    }
-    const n = T * this.lin.K;
-    const tmp = scratchFor(rt, n * 4);
-    this.lin.matmulBackward(rt, dy, T, tmp);
-    add(rt, dx, tmp, n);
+    this.lin.matmulBackward(rt, dy, T, dx, accumulate);
   }
 
   destroy(): void {

@@ -3,7 +3,8 @@
 // One module's parameters live in ONE buffer [A | B] (r·in + out·r floats) and its gradients in
 // another of the same layout, so each (layer, module) is one optimizer page.
 //
-// Forward (per module, T tokens):    u  = dropout(x)·Aᵀ         [T, r]   (kept for the backward)
+// Forward (per module, T tokens):    u  = dropout(x)·Aᵀ         [T, r]   (kept for the backward, in
+//                                                                        the model's activations)
 //                                     y += s · u·Bᵀ              [T, out]
 // Backward (given dy [T, out]):       gB += s · dyᵀ·u            [out, r]
 //                                     du  = s · dy·B             [T, r]
@@ -36,8 +37,6 @@ export function loraScale(s: Pick<LoraSettings, 'r' | 'alpha' | 'useRslora'>): n
 export class LoraModule {
   readonly aSize: number;
   readonly size: number;
-  /** u = xd·Aᵀ [T, r] from the last forward (needed by the backward). */
-  u: GPUBuffer | null = null;
 
   constructor(
     readonly layer: number,
@@ -112,17 +111,24 @@ export class LoraAdapter {
     return n;
   }
 
-  /** y += s·B·A·dropout(x). `microStep` keys the dropout mask (null: eval, no dropout). */
-  forward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, y: GPUBuffer, T: number, microStep: number | null): void {
-    const u = this.uBuffer(rt, m, T);
-    gemm(rt, x, m.params, u, { M: T, N: m.r, K: m.inF, transB: true, dropout: this.drop('A', m, microStep) });
+  /**
+   * y += s·B·A·dropout(x), leaving u = dropout(x)·Aᵀ [T, r] in `u` for the backward. `microStep`
+   * keys the dropout mask (null: eval, no dropout).
+   */
+  forward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, y: GPUBuffer, T: number, microStep: number | null, u: GPUBuffer): void {
+    this.project(rt, m, x, T, microStep, u);
     gemm(rt, u, m.params, y, { M: T, N: m.outF, K: m.r, transB: true, alpha: this.scale, beta: 1, offB: m.aSize });
+  }
+
+  /** u = dropout(x)·Aᵀ [T, r] only (what the backward needs when y itself is kept). */
+  project(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, T: number, microStep: number | null, u: GPUBuffer): void {
+    gemm(rt, x, m.params, u, { M: T, N: m.r, K: m.inF, transB: true, dropout: this.drop('A', m, microStep) });
   }
 
   /**
    * Accumulates gA, gB and adds the LoRA path's input gradient into dx (unless null). Must follow the
-   * forward of the same module and micro-step (u and the dropout mask are reused).
-   * Scratch: du [T·r] floats.
+   * forward (or project) of the same module and micro-step: `u` is what it left, and the dropout
+   * mask is regenerated. Scratch: du [T·r] floats.
    */
   backward(
     rt: GpuRuntime,
@@ -132,9 +138,9 @@ export class LoraAdapter {
     dx: GPUBuffer | null,
     T: number,
     microStep: number | null,
+    u: GPUBuffer,
     scratch: { du: GPUBuffer },
   ): void {
-    const u = m.u!;
     const s = this.scale;
     // gB[out, r] += s · dyᵀ[out, T] · u[T, r]
     gemm(rt, dy, u, m.grads, { M: m.outF, N: m.r, K: T, transA: true, alpha: s, beta: 1, offC: m.aSize });
@@ -177,7 +183,6 @@ export class LoraAdapter {
     for (const m of this.modules.values()) {
       m.params.destroy();
       m.grads.destroy();
-      m.u?.destroy();
     }
     this.modules.clear();
   }
@@ -186,14 +191,6 @@ export class LoraAdapter {
   private drop(on: 'A' | 'B' | 'C', m: LoraModule, microStep: number | null) {
     if (microStep === null || this.settings.dropout <= 0) return undefined;
     return { on, key: dropoutKey(this.settings.seed, microStep, m.layer, m.target), p: this.settings.dropout };
-  }
-
-  private uBuffer(rt: GpuRuntime, m: LoraModule, T: number): GPUBuffer {
-    if (!m.u || m.u.size < T * m.r * 4) {
-      if (m.u) rt.retire(m.u);
-      m.u = rt.create(T * m.r * 4, `lora.${m.layer}.${m.target}.u`);
-    }
-    return m.u;
   }
 }
 

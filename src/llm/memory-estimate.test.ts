@@ -22,6 +22,7 @@ import {
   defaultGpuBudget,
   dimsFromConfig,
   estimateMemory,
+  logitsChunkRows,
   paramCounts,
   paramsFromSafetensorsHeaders,
   quant4Bytes,
@@ -113,8 +114,16 @@ describe('verdict', () => {
     expect(e.training.params).toBe(e.training.loraParams * 4);
     expect(e.training.adam).toBe(e.training.loraParams * 8);
     expect(e.reason).toMatch(/of the 4 GiB budget/);
-    // 512 rows of 49152 logits would be 96 MiB: the chunk is capped at 64 MiB (341 rows)
-    expect(e.training.logitsChunk).toBe(341 * 49152 * 4);
+    // 512 rows of 49152 logits would be 96 MiB; the chunk is no larger than one layer's MLP
+    // activation (512·1536 floats = 16 rows), but at least 64 rows
+    expect(e.training.logitsChunk).toBe(64 * 49152 * 4);
+  });
+
+  it('sizes the logits chunk by the largest layer activation, at least 64 rows, under 64 MiB', () => {
+    const d = { hiddenSize: 64, intermediateSize: 172, vocabSize: 512 };
+    expect(logitsChunkRows(512, d)).toBe(172); // 512·172 floats, the MLP activation
+    expect(logitsChunkRows(40, d)).toBe(40); // fewer rows than 64: all of them
+    expect(logitsChunkRows(100_000, { hiddenSize: 4096, intermediateSize: 14336, vocabSize: 128256 })).toBe(130); // 64 MiB cap
   });
 
   it('fits with paging between the paged minimum and the total, too large below it', () => {

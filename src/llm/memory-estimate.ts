@@ -155,7 +155,7 @@ export interface TrainingBytes {
   activations: number;
   /** Of which: the logits chunk of the fused cross-entropy. */
   logitsChunk: number;
-  /** Per-runtime scratch (attention backward, 4-bit dx accumulation) and small optimizer buffers. */
+  /** Per-runtime scratch (attention backward) and small optimizer buffers. */
   scratch: number;
 }
 
@@ -193,9 +193,15 @@ export function defaultGpuBudget(limits?: Readonly<Record<string, number>>): num
   return Math.min(4 * GiB, Math.max(256 * MiB, max));
 }
 
-/** Rows of logits per chunk (src/llm/model.ts chunkRows: one chunk under 64 MiB). */
-export function logitsChunkRows(T: number, V: number, budget = 64 * MiB): number {
-  return Math.max(1, Math.min(T, Math.floor(budget / (V * 4))));
+/**
+ * Rows of logits per chunk of the fused head + cross-entropy (src/llm/model.ts). A chunk is no
+ * larger than the largest per-layer activation (T·max(D, F) floats) so the head never sets the
+ * step's peak, at least 64 rows (so its products stay efficient), and under 64 MiB.
+ */
+export function logitsChunkRows(T: number, d: Pick<ModelDims, 'hiddenSize' | 'intermediateSize' | 'vocabSize'>, budget = 64 * MiB): number {
+  const V = d.vocabSize;
+  const layerSized = Math.max(64, Math.floor((T * Math.max(d.hiddenSize, d.intermediateSize)) / V));
+  return Math.max(1, Math.min(T, layerSized, Math.floor(budget / (V * 4))));
 }
 
 /** Bytes of one step's activations as src/llm/model.ts allocates them (checkpointing on), plus the LoRA products. */
@@ -213,12 +219,12 @@ export function activationBytes(d: ModelDims, lora: LoraShape, batchSize: number
   // one layer's forward intermediates: n1 rstd1 q k v o lse xmid n2 rstd2 g u h
   n += b(T * D) * 3 + b(T) * 2 + b(T * qd) * 2 + b(T * kvd) * 2 + b(T * H) + b(T * F) * 3;
   n += b(T * D) + b(T); // final norm and its rstd
-  const logitsChunk = b(logitsChunkRows(T, d.vocabSize) * d.vocabSize);
+  const logitsChunk = b(logitsChunkRows(T, d) * d.vocabSize);
   n += logitsChunk + b(T) + b(4); // logits chunk, per-token losses, loss stats
   // backward: dres dn dh dattn dq dk dv, LoRA du
   n += b(T * D) * 2 + b(T * F) + b(T * qd) * 2 + b(T * kvd) * 2 + b(T * Math.max(1, lora.r));
-  // LoRA: x·Aᵀ kept per adapted module for its backward
-  n += d.numLayers * lora.targetModules.length * b(T * lora.r);
+  // LoRA: u = x·Aᵀ per adapted module, kept for its backward; checkpointing shares one layer's set
+  n += lora.targetModules.length * b(T * lora.r);
   return { total: n, logitsChunk };
 }
 
@@ -235,9 +241,8 @@ export function estimateMemory(inp: MemoryInputs): MemoryEstimate {
 
   const loraParams = loraParamCount(loraDims(d), { r: inp.lora.r, targetModules: [...inp.lora.targetModules] });
   const act = activationBytes(d, inp.lora, inp.batchSize, inp.seqLen);
-  // attention backward scratch (≥ 64 KiB), the 4-bit dx accumulation buffer, grad-norm partials and small buffers
+  // attention backward scratch (≥ 64 KiB), grad-norm partials and small buffers
   const attnScratch = Math.max(T * d.numHeads * 8, 1 << 16);
-  const dxScratch = quant === 'none' ? 0 : T * Math.max(d.hiddenSize, d.intermediateSize) * 4;
   const modules = d.numLayers * inp.lora.targetModules.length;
   const small = modules * 64 * 4 + 16 * 4 + 1024 + 16 + 4;
   const training: TrainingBytes = {
@@ -247,7 +252,7 @@ export function estimateMemory(inp: MemoryInputs): MemoryEstimate {
     adam: loraParams * 8,
     activations: act.total,
     logitsChunk: act.logitsChunk,
-    scratch: attnScratch + dxScratch + small,
+    scratch: attnScratch + small,
   };
   const baseTotal = base.total;
   const total = baseTotal + training.params + training.grads + training.adam + training.activations + training.scratch;
@@ -365,7 +370,7 @@ function largest(d: ModelDims, lora: LoraShape, quant: string, T: number): { byt
   const dims = loraDims(d);
   const cands: Array<{ bytes: number; what: string }> = [
     { bytes: d.vocabSize * d.hiddenSize * 4, what: 'embedding table (f32)' },
-    { bytes: logitsChunkRows(T, d.vocabSize) * d.vocabSize * 4, what: 'logits chunk' },
+    { bytes: logitsChunkRows(T, d) * d.vocabSize * 4, what: 'logits chunk' },
     { bytes: T * d.intermediateSize * 4, what: 'MLP activations of one layer' },
   ];
   let widest = 0;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime, SHADER_DIR } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { isCpuAdapter } from '../quant/gpu/matmul-f32.ts';
+import { isCpuAdapter } from '../gpu/runtime.ts';
 import { generateAttentionRegisterWgsl, generateAttentionWgsl, REGISTER_DH, REGISTER_ROWS, registerEntry } from './attention-gen.ts';
 import {
   attentionBackward,

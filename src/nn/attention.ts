@@ -22,8 +22,7 @@
 //   written at len − 1); len is one number for all sequences or a u32 [B] buffer of lengths.
 // scale defaults to 1/√Dh. Dh ≤ 256, Hq a multiple of Hkv.
 
-import { grid, type GpuRuntime } from '../gpu/runtime.ts';
-import { isCpuAdapter } from '../quant/gpu/matmul-f32.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
 import { REGISTER_DH, REGISTER_ROWS, registerEntry, type RegisterKernel } from './attention-gen.ts';
 
 export { REGISTER_DH, REGISTER_ROWS, type RegisterKernel };

@@ -46,11 +46,13 @@ describe('cross-entropy', () => {
     expect(refForward(x, labels, T, V).count).toBe(3);
   });
 
+  for (const kernel of ['workgroup', 'rows'] as const)
   for (const [T, V] of [
     [9, 7],
     [9, 513],
+    [37, 64],
   ] as Array<[number, number]>) {
-    it(`forward, fused backward (GPU count and host count) and reduction, T=${T}, V=${V}`, async () => {
+    it(`forward, fused backward (GPU count and host count) and reduction, T=${T}, V=${V}, ${kernel} kernel`, async () => {
       const x = logitsFor(T, V, V);
       const labels = Int32Array.from({ length: T }, (_, t) => (t % 4 === 1 ? -100 : (t * 37) % V));
       labels[T - 1] = V; // out of range: ignored like −100
@@ -60,14 +62,14 @@ describe('cross-entropy', () => {
 
       // Forward only: logits untouched.
       const bx = rt.upload(x);
-      const losses = crossEntropyForward(rt, { logits: bx, labels: blab, rows: T, V });
+      const losses = crossEntropyForward(rt, { logits: bx, labels: blab, rows: T, V, kernel });
       expectClose('losses (forward)', await rt.readF32(losses), ref.losses);
       expect(Array.from(await rt.readF32(bx))).toEqual(Array.from(x));
 
       // Fused with the count from the GPU, then reduced on the GPU.
       const stats = crossEntropyCount(rt, blab, T, V);
       expect(Array.from(await rt.readF32(stats))).toEqual([0, 0, ref.count, Math.fround(1 / ref.count)]);
-      const l2 = crossEntropyForwardBackward(rt, { logits: bx, labels: blab, rows: T, V, count: stats });
+      const l2 = crossEntropyForwardBackward(rt, { logits: bx, labels: blab, rows: T, V, kernel, count: stats });
       crossEntropyReduce(rt, l2, blab, T, V, stats);
       expectClose('losses (fused)', await rt.readF32(l2), ref.losses);
       expectClose('dlogits (GPU count)', await rt.readF32(bx), rd);
@@ -76,7 +78,7 @@ describe('cross-entropy', () => {
 
       // Host count with a gradient scale (e.g. 1/2 for two micro-batches).
       const bx2 = rt.upload(x);
-      crossEntropyForwardBackward(rt, { logits: bx2, labels: blab, rows: T, V, count: ref.count, gradScale: 0.5, losses: l2 });
+      crossEntropyForwardBackward(rt, { logits: bx2, labels: blab, rows: T, V, kernel, count: ref.count, gradScale: 0.5, losses: l2 });
       expectClose('dlogits (host count, gradScale)', await rt.readF32(bx2), refBackward(x, labels, T, V, 0.5 / ref.count));
 
       // In chunks of rows: rows [0, 4) then [4, T), logits holding only the chunk.
@@ -86,7 +88,7 @@ describe('cross-entropy', () => {
         [4, T],
       ]) {
         const chunk = rt.upload(x.subarray(r0 * V, r1 * V));
-        crossEntropyForwardBackward(rt, { logits: chunk, labels: blab, rows: r1 - r0, V, rowOffset: r0, count: ref.count, losses: l3 });
+        crossEntropyForwardBackward(rt, { logits: chunk, labels: blab, rows: r1 - r0, V, kernel, rowOffset: r0, count: ref.count, losses: l3 });
         expectClose(`dlogits chunk ${r0}`, await rt.readF32(chunk), rd.subarray(r0 * V, r1 * V));
         chunk.destroy();
       }
@@ -95,7 +97,8 @@ describe('cross-entropy', () => {
     });
   }
 
-  it('all labels ignored: losses 0, count 0, mean 0, dlogits 0, no NaN', async () => {
+  for (const kernel of ['workgroup', 'rows'] as const)
+  it(`all labels ignored: losses 0, count 0, mean 0, dlogits 0, no NaN, ${kernel} kernel`, async () => {
     const T = 3;
     const V = 5;
     const x = randn(T * V, 5);
@@ -103,25 +106,26 @@ describe('cross-entropy', () => {
     const bx = rt.upload(x);
     const blab = rt.upload(labels);
     const stats = crossEntropyCount(rt, blab, T, V);
-    const losses = crossEntropyForwardBackward(rt, { logits: bx, labels: blab, rows: T, V, count: stats });
+    const losses = crossEntropyForwardBackward(rt, { logits: bx, labels: blab, rows: T, V, kernel, count: stats });
     crossEntropyReduce(rt, losses, blab, T, V, stats);
     expect(Array.from(await rt.readF32(losses))).toEqual([0, 0, 0]);
     expect(Array.from(await rt.readF32(bx)).every((v) => v === 0)).toBe(true);
     expect(Array.from(await rt.readF32(stats))).toEqual([0, 0, 0, 0]);
     const bx2 = rt.upload(x);
-    crossEntropyForwardBackward(rt, { logits: bx2, labels: blab, rows: T, V, count: 0, losses });
+    crossEntropyForwardBackward(rt, { logits: bx2, labels: blab, rows: T, V, kernel, count: 0, losses });
     expect(Array.from(await rt.readF32(bx2)).every((v) => v === 0)).toBe(true);
     for (const b of [bx, bx2, blab, stats, losses]) b.destroy();
   });
 
-  it('vocabulary of 151936 (Qwen2.5)', async () => {
+  for (const kernel of ['workgroup', 'rows'] as const)
+  it(`vocabulary of 151936 (Qwen2.5), ${kernel} kernel`, async () => {
     const T = 2;
     const V = 151936;
     const x = logitsFor(T, V, 77);
     const labels = Int32Array.from([12345, V - 1]);
     const bx = rt.upload(x);
     const blab = rt.upload(labels);
-    const losses = crossEntropyForwardBackward(rt, { logits: bx, labels: blab, rows: T, V, count: 2 });
+    const losses = crossEntropyForwardBackward(rt, { logits: bx, labels: blab, rows: T, V, kernel, count: 2 });
     expectClose('losses', await rt.readF32(losses), refForward(x, labels, T, V).losses);
     expectClose('dlogits', await rt.readF32(bx), refBackward(x, labels, T, V));
     for (const b of [bx, blab, losses]) b.destroy();

@@ -20,9 +20,23 @@
 // Chunked use: call with rows = a chunk of tokens, rowOffset = its first token, logits holding
 // just that chunk; labels/losses are always indexed by the global token.
 
-import { grid, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'cross_entropy';
+
+/**
+ * 'workgroup': a workgroup per row (GPUs); 'rows': a row per invocation, no barriers (CPU
+ * adapters, where workgroup barriers are the slowest operation). Default by adapter.
+ */
+export type CrossEntropyKernel = 'workgroup' | 'rows';
+
+const ROWS_WG = 16;
+
+function perRow(rt: GpuRuntime, kernel: CrossEntropyKernel | undefined, rows: number, entry: string) {
+  const k = kernel ?? (isCpuAdapter(rt) ? 'rows' : 'workgroup');
+  if (k === 'rows') return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(rows / ROWS_WG)), opts: { WG: ROWS_WG } };
+  return { entry, groups: grid(rt, rows), opts: undefined };
+}
 
 export interface CrossEntropyArgs {
   logits: GPUBuffer;
@@ -34,6 +48,7 @@ export interface CrossEntropyArgs {
   rowOffset?: number;
   /** per-token losses f32 [rowOffset + rows] at least; created (rows·4 bytes) when absent */
   losses?: GPUBuffer;
+  kernel?: CrossEntropyKernel;
 }
 
 /** Records per-token losses; logits untouched. Returns losses. */
@@ -41,7 +56,8 @@ export function crossEntropyForward(rt: GpuRuntime, a: CrossEntropyArgs): GPUBuf
   const off = a.rowOffset ?? 0;
   const losses = a.losses ?? rt.create((off + a.rows) * 4, 'ce.losses');
   if (a.rows > 0) {
-    rt.dispatch(FILE, 'ce_forward', [rt.uniform([a.rows, a.V, off, 0], 'uuuf'), a.labels, losses, a.logits], grid(rt, a.rows));
+    const k = perRow(rt, a.kernel, a.rows, 'ce_forward');
+    rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, 0], 'uuuf'), a.labels, losses, a.logits], k.groups, k.opts);
   }
   return losses;
 }
@@ -62,14 +78,11 @@ export function crossEntropyForwardBackward(
   if (a.rows > 0) {
     if (typeof a.count === 'number') {
       const scale = a.count > 0 ? gs / a.count : 0;
-      rt.dispatch(FILE, 'ce_fwd_bwd', [rt.uniform([a.rows, a.V, off, scale], 'uuuf'), a.labels, losses, a.logits], grid(rt, a.rows));
+      const k = perRow(rt, a.kernel, a.rows, 'ce_fwd_bwd');
+      rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, scale], 'uuuf'), a.labels, losses, a.logits], k.groups, k.opts);
     } else {
-      rt.dispatch(
-        FILE,
-        'ce_fwd_bwd_stats',
-        [rt.uniform([a.rows, a.V, off, gs], 'uuuf'), a.labels, losses, a.logits, a.count],
-        grid(rt, a.rows),
-      );
+      const k = perRow(rt, a.kernel, a.rows, 'ce_fwd_bwd_stats');
+      rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, gs], 'uuuf'), a.labels, losses, a.logits, a.count], k.groups, k.opts);
     }
   }
   return losses;

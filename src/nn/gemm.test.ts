@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { mulberry32 } from '../util/random.ts';
-import { gemm, gemmRef, type GemmShape } from './gemm.ts';
+import { gemm, gemmRef, v4Fits, type GemmShape } from './gemm.ts';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -27,7 +27,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
-          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1 };
+          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'scalar' };
           const a = rand(M * K, M * 7 + K);
           const b = rand(K * N, N * 13 + K);
           const c0 = rand(M * N, 99);
@@ -59,7 +59,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
 
   for (const on of ['A', 'B', 'C'] as const) {
     it(`fused dropout on ${on} matches the reference mask`, async () => {
-      const s: GemmShape = { M: 13, N: 9, K: 21, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 } };
+      const s: GemmShape = { M: 13, N: 9, K: 21, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel: 'scalar' };
       const a = rand(13 * 21, 1);
       const b = rand(21 * 9, 2);
       const c0 = rand(13 * 9, 3);
@@ -72,6 +72,77 @@ describe('gemm (f32, transposes, accumulate)', () => {
       expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
     });
   }
+
+  describe('vec4 kernel (gemm_v4)', () => {
+    const v4shapes: Array<[number, number, number]> = [
+      [4, 4, 4],
+      [8, 12, 16],
+      [17, 8, 20],
+      [64, 16, 128],
+      [20, 172, 16],
+      [13, 7, 12],
+    ];
+    for (const [M, N, K] of v4shapes) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'v4' };
+          if (!v4Fits(s)) continue;
+          it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
+            const a = rand(M * K, M * 7 + K);
+            const b = rand(K * N, N * 13 + K);
+            const c0 = rand(M * N, 99);
+            const [ga, gb] = [rt.upload(a), rt.upload(b)];
+            const gc = rt.create(Math.ceil((M * N) / 4) * 16); // C's vec4 view covers its last element
+            rt.write(gc, c0);
+            gemm(rt, ga, gb, gc, s);
+            const got = await rt.readF32(gc, M * N);
+            const want = gemmRef(a, b, c0, s);
+            for (let i = 0; i < M * N; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
+            [ga, gb, gc].forEach((x) => x.destroy());
+          });
+        }
+      }
+    }
+
+    it('refuses shapes it cannot read as vec4', () => {
+      expect(v4Fits({ M: 4, N: 4, K: 6 })).toBe(false);
+      expect(v4Fits({ M: 4, N: 6, K: 4 })).toBe(false); // B [K,N] rows not 16-byte aligned
+      expect(v4Fits({ M: 4, N: 6, K: 4, transB: true })).toBe(true);
+      expect(v4Fits({ M: 6, N: 4, K: 4, transA: true })).toBe(false);
+      expect(v4Fits({ M: 4, N: 4, K: 4, offA: 2 })).toBe(false);
+      expect(() => gemm(rt, rt.create(64), rt.create(64), rt.create(64), { M: 2, N: 2, K: 2, kernel: 'v4' })).toThrow(/vec4 kernel cannot run/);
+    });
+
+    it('reads and writes at element offsets', async () => {
+      const [M, N, K] = [5, 8, 12];
+      const a = rand(4 + M * K, 5);
+      const b = rand(8 + K * N, 6);
+      const c = new Float32Array(4 + M * N).fill(7);
+      const gc = rt.upload(c);
+      gemm(rt, rt.upload(a), rt.upload(b), gc, { M, N, K, offA: 4, offB: 8, offC: 3, kernel: 'v4' });
+      const got = await rt.readF32(gc, c.length);
+      const want = gemmRef(a.subarray(4), b.subarray(8), null, { M, N, K });
+      expect([...got.subarray(0, 3)]).toEqual([7, 7, 7]);
+      got.subarray(3, 3 + M * N).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+      expect(got[3 + M * N]).toBe(7);
+    });
+
+    for (const on of ['A', 'B', 'C'] as const) {
+      it(`fused dropout on ${on} matches the reference mask`, async () => {
+        const s: GemmShape = { M: 13, N: 8, K: 20, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel: 'v4' };
+        const a = rand(13 * 20, 1);
+        const b = rand(20 * 8, 2);
+        const c0 = rand(13 * 8, 3);
+        const gc = rt.upload(c0);
+        gemm(rt, rt.upload(a), rt.upload(b), gc, s);
+        const got = await rt.readF32(gc, 13 * 8);
+        const want = gemmRef(a, b, c0, s);
+        const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
+        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(3e-5));
+        expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+      });
+    }
+  });
 
   it('beta = 0 overwrites whatever C held (even NaN)', async () => {
     const a = rand(12, 1);

@@ -1,9 +1,12 @@
 // Host side of shaders/gemm.wgsl: C[M,N] = alpha · op(A) · op(B) + beta · C, f32, row-major.
 //   transA=false: A [M,K]; transA=true: A stored [K,M]
 //   transB=false: B [K,N]; transB=true: B stored [N,K]   (x·Wᵀ for an nn.Linear weight W [N,K])
-// Records one dispatch; no readback.
+// Records one dispatch; no readback. Two kernels: `gemm` (scalar loads, any shape and offset) and
+// `gemm_v4` (vec4 loads; needs K % 4 == 0 and 16-byte aligned rows along each operand's
+// contiguous axis), which CPU adapters take whenever the shape allows (measured 1.5–3× there on
+// the LoRA products). GPUs keep the scalar kernel, the one measured on them so far.
 
-import { grid, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
 import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';
 
 export interface GemmShape {
@@ -24,6 +27,19 @@ export interface GemmShape {
    * transposed), 'B' (B [K,N], not transposed) or 'C' (the product, before accumulation).
    */
   dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number };
+  /** Force a kernel (tests); default: gemm_v4 on CPU adapters when the shape allows, else gemm. */
+  kernel?: 'scalar' | 'v4';
+}
+
+/** Whether the vec4 kernel can run this shape (see the top of the file). */
+export function v4Fits(s: GemmShape): boolean {
+  const { M, N, K } = s;
+  const offA = s.offA ?? 0;
+  const offB = s.offB ?? 0;
+  if (K % 4 !== 0 || offA % 4 !== 0 || offB % 4 !== 0) return false;
+  if (s.transA && M % 4 !== 0) return false;
+  if (!s.transB && N % 4 !== 0) return false;
+  return true;
 }
 
 const WG = 64;
@@ -43,11 +59,16 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
     d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
   ];
   const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
-  rt.dispatch('gemm', 'gemm', [params, a, b, c], [gx, gy], {
+  // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
+  const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
+  const v4 = s.kernel === 'v4' || (s.kernel === undefined && isCpuAdapter(rt) && v4Fits(s) && cCovered);
+  if (v4 && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
+  rt.dispatch('gemm', v4 ? 'gemm_v4' : 'gemm', [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
     WG,
     DROP: d ? { A: 1, B: 2, C: 3 }[d.on] : 0,
+    ...(v4 ? { C4: N % 4 === 0 && (s.offC ?? 0) % 4 === 0 ? 1 : 0 } : {}),
   });
 }
 

@@ -43,7 +43,8 @@ describe('RMSNorm', () => {
     [2, 576],
     [2, 2048],
   ] as Array<[number, number]>) {
-    it(`forward + backward vs float64, T=${T}, D=${D}`, async () => {
+    for (const kernel of ['workgroup', 'rows'] as const)
+    it(`forward + backward vs float64, T=${T}, D=${D}, ${kernel} kernel`, async () => {
       const eps = D === 576 ? 1e-6 : 1e-5;
       const x = randn(T * D, 10 + D, 2);
       const w = randn(D, 20 + D);
@@ -52,10 +53,10 @@ describe('RMSNorm', () => {
       const bx = rt.upload(x);
       const bw = rt.upload(w);
       const bdy = rt.upload(dy);
-      const { y, rstd } = rmsnormForward(rt, bx, bw, T, D, eps);
-      const dx = rmsnormBackward(rt, bdy, bx, bw, rstd, T, D);
+      const { y, rstd } = rmsnormForward(rt, bx, bw, T, D, eps, { kernel });
+      const dx = rmsnormBackward(rt, bdy, bx, bw, rstd, T, D, undefined, false, kernel);
       const acc = rt.upload(prior);
-      rmsnormBackward(rt, bdy, bx, bw, rstd, T, D, acc, true);
+      rmsnormBackward(rt, bdy, bx, bw, rstd, T, D, acc, true, kernel);
       const ref = refForward(x, w, T, D, eps);
       const rdx = refBackward(dy, x, w, T, D, eps);
       expectClose('y', await rt.readF32(y), ref.y);
@@ -66,15 +67,14 @@ describe('RMSNorm', () => {
     });
   }
 
-  it('handles more rows than one dispatch dimension allows (2D grid)', async () => {
-    const T = 70_000;
-    const D = 5;
+  for (const [kernel, T, D] of [['workgroup', 70_000, 5], ['rows', 1_100_000, 2]] as const)
+  it(`handles more rows than one dispatch dimension allows (2D grid), ${kernel} kernel`, async () => {
     const x = randn(T * D, 7);
     const w = randn(D, 8);
     const bx = rt.upload(x);
     const bw = rt.upload(w);
-    const { y, rstd } = rmsnormForward(rt, bx, bw, T, D, 1e-5);
-    expectClose('y (70000 rows)', await rt.readF32(y), refForward(x, w, T, D, 1e-5).y);
+    const { y, rstd } = rmsnormForward(rt, bx, bw, T, D, 1e-5, { kernel });
+    expectClose(`y (${T} rows)`, await rt.readF32(y), refForward(x, w, T, D, 1e-5).y);
     for (const b of [bx, bw, y, rstd]) b.destroy();
   });
 });

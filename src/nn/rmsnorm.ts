@@ -10,11 +10,24 @@
 //   dy   f32 [T, D]   gradient of y
 //   dx   f32 [T, D]   gradient of x: written, or added to when `accumulate` (e.g. the residual
 //                     stream's gradient already held in dx); must not alias dy or x
-// One workgroup per row (2D grid past 65535 rows), reductions in workgroup memory.
+// Two kernel shapes: on GPUs one workgroup per row (2D grid past 65535 rows), reductions in
+// workgroup memory; on CPU adapters (SwiftShader) one row per invocation, no barriers (5–200×
+// faster there: barriers across a workgroup's invocations are its slowest operation).
 
-import { grid, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'rmsnorm';
+
+/** 'workgroup': a workgroup per row; 'rows': a row per invocation; default by adapter. */
+export type RmsnormKernel = 'workgroup' | 'rows';
+
+const ROWS_WG = 16;
+
+function pick(rt: GpuRuntime, kernel: RmsnormKernel | undefined, T: number, D: number, entry: string) {
+  const k = kernel ?? (isCpuAdapter(rt) ? 'rows' : 'workgroup');
+  if (k === 'rows') return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(T / ROWS_WG)), WG: ROWS_WG };
+  return { entry, groups: grid(rt, T), WG: workgroupSize(rt, D) };
+}
 
 /** Workgroup size for rows of D: a power of two in [32, 256], at least ~4 elements per invocation. */
 function workgroupSize(rt: GpuRuntime, D: number): number {
@@ -32,14 +45,13 @@ export function rmsnormForward(
   T: number,
   D: number,
   eps: number,
-  out: { y?: GPUBuffer; rstd?: GPUBuffer } = {},
+  out: { y?: GPUBuffer; rstd?: GPUBuffer; kernel?: RmsnormKernel } = {},
 ): { y: GPUBuffer; rstd: GPUBuffer } {
   const y = out.y ?? rt.create(T * D * 4, 'rmsnorm.y');
   const rstd = out.rstd ?? rt.create(T * 4, 'rmsnorm.rstd');
   if (T > 0) {
-    rt.dispatch(FILE, 'rms_forward', [rt.uniform([T, D, eps, 0], 'uufu'), x, w, y, rstd], grid(rt, T), {
-      WG: workgroupSize(rt, D),
-    });
+    const k = pick(rt, out.kernel, T, D, 'rms_forward');
+    rt.dispatch(FILE, k.entry, [rt.uniform([T, D, eps, 0], 'uufu'), x, w, y, rstd], k.groups, { WG: k.WG });
   }
   return { y, rstd };
 }
@@ -55,13 +67,13 @@ export function rmsnormBackward(
   D: number,
   dx?: GPUBuffer,
   accumulate = false,
+  kernel?: RmsnormKernel,
 ): GPUBuffer {
   const out = dx ?? rt.create(T * D * 4, 'rmsnorm.dx');
   if (T > 0) {
     // eps is unused by the backward (rstd is saved); the word stays for one Params layout.
-    rt.dispatch(FILE, 'rms_backward', [rt.uniform([T, D, 0, accumulate ? 1 : 0], 'uufu'), x, w, dy, rstd, out], grid(rt, T), {
-      WG: workgroupSize(rt, D),
-    });
+    const k = pick(rt, kernel, T, D, 'rms_backward');
+    rt.dispatch(FILE, k.entry, [rt.uniform([T, D, 0, accumulate ? 1 : 0], 'uufu'), x, w, dy, rstd, out], k.groups, { WG: k.WG });
   }
   return out;
 }

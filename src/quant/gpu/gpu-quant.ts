@@ -10,7 +10,7 @@
 // doubleQuantize) from the GPU's absmax: its offset is a mean over all blocks whose f32 result depends on
 // the summation order, and the CPU reference defines that order. It touches only n/blocksize values.
 
-import type { GpuRuntime } from '../../gpu/runtime.ts';
+import { isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
 import { ALLOWED_BLOCKSIZES } from '../blockwise4.ts';
 import { dynamicMap256, FP4_DEQUANT_LUT, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS, type QuantType } from '../codes.ts';
 import { doubleQuantize, NESTED_BLOCKSIZE, rebuildAbsmax } from '../double-quant.ts';
@@ -89,12 +89,6 @@ function checkBlocksize(bs: number): void {
   if (!ALLOWED_BLOCKSIZES.includes(bs)) {
     throw new Error(`blocksize ${bs} is not supported (expected one of ${ALLOWED_BLOCKSIZES.join(', ')})`);
   }
-}
-
-/** Whether the runtime is a CPU WebGPU implementation (SwiftShader, lavapipe) or a fallback adapter. */
-export function isCpuAdapter(rt: GpuRuntime): boolean {
-  const a = rt.adapter;
-  return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|cpu/i.test([a.vendor, a.architecture, a.device, a.description, a.backend].join(' '));
 }
 
 /**

@@ -2,9 +2,9 @@
 // same tiles as the fused 4-bit kernel (the benchmark baseline, and a general f32 matmul for the
 // training engine), and the vec4 copy kernel (the bandwidth baseline). Tile choice per adapter and shape.
 
-import type { GpuRuntime } from '../../gpu/runtime.ts';
-import { grid2d, isCpuAdapter } from './gpu-quant.ts';
-import { f32Entry, FWD_TILES } from './wgsl-gen.ts';
+import { isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid2d } from './gpu-quant.ts';
+import { f32BwdEntry, f32Entry, F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
 
 export const MATMUL_SHADER = 'matmul';
 
@@ -14,8 +14,6 @@ export interface TileConfig {
   tn: number;
   wg: number;
 }
-
-export { isCpuAdapter };
 
 export function isFwdTile(t: { tm: number; tn: number }): boolean {
   return FWD_TILES.some(([m, n]) => m === t.tm && n === t.tn);
@@ -82,6 +80,39 @@ export function matmulF32(
   rt.dispatch(MATMUL_SHADER, fast ? f32Entry(tile.tm, tile.tn) : 'mm_f32_any', [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
     WG: tile.wg,
   });
+  return out;
+}
+
+/** Rows of dY per invocation of the f32 backward: the tallest CPU adapters' M allows (reuse per W load), 4 on GPUs. */
+export function pickF32BwdRows(rt: GpuRuntime, M: number): number {
+  if (!isCpuAdapter(rt)) return 4;
+  return [...F32_BWD_ROWS].reverse().find((tm) => M >= tm) ?? 4;
+}
+
+/**
+ * dX[M,K] = dY[M,N] · W, W f32 [N,K] row-major (the input gradient of y = x·Wᵀ, e.g. the tied LM
+ * head's backward). Needs K % 8 == 0 (dX is written 8 columns at a time). Returns `out` or a new buffer.
+ */
+export function matmulF32Backward(
+  rt: GpuRuntime,
+  dy: GPUBuffer,
+  w: GPUBuffer,
+  M: number,
+  N: number,
+  K: number,
+  opts: { out?: GPUBuffer; rows?: number; wg?: number } = {},
+): GPUBuffer {
+  if (K % 8 !== 0) throw new Error(`matmulF32Backward: K = ${K} is not a multiple of 8`);
+  const out = opts.out ?? rt.create(M * K * 4, 'matmul-f32-dx');
+  if (M === 0 || K === 0) return out;
+  const tm = opts.rows ?? pickF32BwdRows(rt, M);
+  if (!F32_BWD_ROWS.includes(tm)) throw new Error(`matmulF32Backward: ${tm} rows per invocation is not generated (${F32_BWD_ROWS.join(', ')})`);
+  const wg = opts.wg ?? 64;
+  const KW = K / 8;
+  const tiles = Math.ceil(M / tm) * KW;
+  const [gx, gy] = grid2d(rt, Math.ceil(tiles / wg));
+  const params = rt.uniform([M, N, K, KW, KW, tiles, gx * wg, 0]);
+  rt.dispatch(MATMUL_SHADER, f32BwdEntry(tm), [params, dy, w, out], [gx, gy], { WG: wg });
   return out;
 }
 

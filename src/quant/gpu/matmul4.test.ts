@@ -126,7 +126,12 @@ async function checkLinear(c: Case, Ms: number[], opts: { bias?: boolean; kernel
     const dx = lin.matmulBackward(rt, dyb, M);
     const dxRef = refProduct(dy, M, N, K, (n, k) => deq[n * K + k]!);
     expectClose(await rt.readF32(dx, M * K), dxRef, `${tag} M=${M} backward`);
-    for (const b of [xb, y, dyb, dx]) b.destroy();
+    // accumulate: dX += dY·W onto a prior dX
+    const prior = randn(M * K, c.seed + 200 + M);
+    const acc = rt.upload(prior);
+    lin.matmulBackward(rt, dyb, M, acc, true);
+    expectClose(await rt.readF32(acc, M * K), { out: dxRef.out.map((v, i) => v + prior[i]!), mag: dxRef.mag.map((v, i) => v + Math.abs(prior[i]!)) }, `${tag} M=${M} backward, accumulated`);
+    for (const b of [xb, y, dyb, dx, acc]) b.destroy();
   }
   lin.destroy();
 }

@@ -6,7 +6,7 @@
 // Kernels: shaders/matmul4.wgsl. K % 8 == 0 takes the word-aligned fast kernels (each u32 word = 8
 // consecutive k of one row); any other K takes the per-element kernels.
 
-import type { GpuRuntime } from '../../gpu/runtime.ts';
+import { isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
 import {
   destroyQuant4,
   grid2d,
@@ -15,7 +15,7 @@ import {
   type GpuQuant4,
   type Quant4Data,
 } from './gpu-quant.ts';
-import { checkFwdTile, isCpuAdapter, pickFwdTile, type TileConfig } from './matmul-f32.ts';
+import { checkFwdTile, pickFwdTile, type TileConfig } from './matmul-f32.ts';
 import { BWD_TILES, bwdEntry, fwdEntry, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
@@ -163,7 +163,7 @@ export class Linear4 {
     return b;
   }
 
-  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, hasBias: boolean): GPUBuffer {
+  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean): GPUBuffer {
     const w = this.weight;
     const nested = w.nested;
     const K = this.K;
@@ -178,7 +178,7 @@ export class Linear4 {
         tilesX,
         tiles,
         gridX,
-        hasBias ? 1 : 0,
+        flag ? 1 : 0, // forward: add the bias; backward: accumulate
         0,
         nested ? nested.offset : 0,
         nested ? log2Exact(nested.nestedBlocksize, 'nested blocksize') : 8,
@@ -243,13 +243,17 @@ export class Linear4 {
     return y;
   }
 
-  /** dX[M,K] = dY[M,N] · W. dy: M*N f32. Returns `out` or a new buffer of M*K floats. */
-  matmulBackward(rt: GpuRuntime, dy: GPUBuffer, M: number, out?: GPUBuffer): GPUBuffer {
+  /**
+   * dX[M,K] = dY[M,N] · W, or dX += dY·W with `accumulate` (into `out`). dy: M*N f32. Returns `out`
+   * or a new buffer of M*K floats.
+   */
+  matmulBackward(rt: GpuRuntime, dy: GPUBuffer, M: number, out?: GPUBuffer, accumulate = false): GPUBuffer {
     const { N, K } = this;
+    if (accumulate && !out) throw new Error('matmulBackward: accumulate needs an output buffer');
     const dx = out ?? rt.create(M * K * 4, 'linear4-dx');
     if (M === 0 || K === 0) return dx;
     if (N === 0) {
-      rt.write(dx, new Float32Array(M * K)); // an empty sum
+      if (!accumulate) rt.write(dx, new Float32Array(M * K)); // an empty sum
       return dx;
     }
     const [absmax, nested, map] = this.scaleBindings(rt);
@@ -260,14 +264,14 @@ export class Linear4 {
       const tilesX = Math.ceil(K / 8 / t.tkw);
       const tiles = Math.ceil(M / t.tm) * tilesX;
       const [gx, gy] = grid2d(rt, Math.ceil(tiles / t.wg));
-      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, false);
+      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate);
       rt.dispatch(MATMUL4_SHADER, bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
     } else {
       const wg = this.kernels.anyWg ?? 64;
       const tilesX = Math.ceil(K / 8);
       const tiles = Math.ceil(M / 4) * tilesX;
       const [gx, gy] = grid2d(rt, Math.ceil(tiles / wg));
-      const params = this.params(rt, M, tilesX, tiles, gx * wg, false);
+      const params = this.params(rt, M, tilesX, tiles, gx * wg, accumulate);
       rt.dispatch(MATMUL4_SHADER, 'mm4_bwd_any', [params, ...bindings], [gx, gy], { WG: wg, DQ });
     }
     return dx;
