@@ -2920,6 +2920,305 @@ fn mm4_bwd_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
+@compute @workgroup_size(WG)
+fn mm4_bwd_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>(); var a8_1 = vec4<f32>(); var b8_1 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>(); var a9_1 = vec4<f32>(); var b9_1 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>(); var a10_1 = vec4<f32>(); var b10_1 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>(); var a11_1 = vec4<f32>(); var b11_1 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>(); var a12_1 = vec4<f32>(); var b12_1 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>(); var a13_1 = vec4<f32>(); var b13_1 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>(); var a14_1 = vec4<f32>(); var b14_1 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>(); var a15_1 = vec4<f32>(); var b15_1 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let g4 = vec4<f32>(dy[dr4 + n]);
+    let g5 = vec4<f32>(dy[dr5 + n]);
+    let g6 = vec4<f32>(dy[dr6 + n]);
+    let g7 = vec4<f32>(dy[dr7 + n]);
+    let g8 = vec4<f32>(dy[dr8 + n]);
+    let g9 = vec4<f32>(dy[dr9 + n]);
+    let g10 = vec4<f32>(dy[dr10 + n]);
+    let g11 = vec4<f32>(dy[dr11 + n]);
+    let g12 = vec4<f32>(dy[dr12 + n]);
+    let g13 = vec4<f32>(dy[dr13 + n]);
+    let g14 = vec4<f32>(dy[dr14 + n]);
+    let g15 = vec4<f32>(dy[dr15 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+    a4_0 = fma(g4, lo0, a4_0); b4_0 = fma(g4, hi0, b4_0);
+    a5_0 = fma(g5, lo0, a5_0); b5_0 = fma(g5, hi0, b5_0);
+    a6_0 = fma(g6, lo0, a6_0); b6_0 = fma(g6, hi0, b6_0);
+    a7_0 = fma(g7, lo0, a7_0); b7_0 = fma(g7, hi0, b7_0);
+    a8_0 = fma(g8, lo0, a8_0); b8_0 = fma(g8, hi0, b8_0);
+    a9_0 = fma(g9, lo0, a9_0); b9_0 = fma(g9, hi0, b9_0);
+    a10_0 = fma(g10, lo0, a10_0); b10_0 = fma(g10, hi0, b10_0);
+    a11_0 = fma(g11, lo0, a11_0); b11_0 = fma(g11, hi0, b11_0);
+    a12_0 = fma(g12, lo0, a12_0); b12_0 = fma(g12, hi0, b12_0);
+    a13_0 = fma(g13, lo0, a13_0); b13_0 = fma(g13, hi0, b13_0);
+    a14_0 = fma(g14, lo0, a14_0); b14_0 = fma(g14, hi0, b14_0);
+    a15_0 = fma(g15, lo0, a15_0); b15_0 = fma(g15, hi0, b15_0);
+    let wi1 = n * KW + kc1;
+    let wd1 = bpacked[wi1];
+    let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+    let lo1 = bcodes_lo(wd1) * s1;
+    let hi1 = bcodes_hi(wd1) * s1;
+    a0_1 = fma(g0, lo1, a0_1); b0_1 = fma(g0, hi1, b0_1);
+    a1_1 = fma(g1, lo1, a1_1); b1_1 = fma(g1, hi1, b1_1);
+    a2_1 = fma(g2, lo1, a2_1); b2_1 = fma(g2, hi1, b2_1);
+    a3_1 = fma(g3, lo1, a3_1); b3_1 = fma(g3, hi1, b3_1);
+    a4_1 = fma(g4, lo1, a4_1); b4_1 = fma(g4, hi1, b4_1);
+    a5_1 = fma(g5, lo1, a5_1); b5_1 = fma(g5, hi1, b5_1);
+    a6_1 = fma(g6, lo1, a6_1); b6_1 = fma(g6, hi1, b6_1);
+    a7_1 = fma(g7, lo1, a7_1); b7_1 = fma(g7, hi1, b7_1);
+    a8_1 = fma(g8, lo1, a8_1); b8_1 = fma(g8, hi1, b8_1);
+    a9_1 = fma(g9, lo1, a9_1); b9_1 = fma(g9, hi1, b9_1);
+    a10_1 = fma(g10, lo1, a10_1); b10_1 = fma(g10, hi1, b10_1);
+    a11_1 = fma(g11, lo1, a11_1); b11_1 = fma(g11, hi1, b11_1);
+    a12_1 = fma(g12, lo1, a12_1); b12_1 = fma(g12, hi1, b12_1);
+    a13_1 = fma(g13, lo1, a13_1); b13_1 = fma(g13, hi1, b13_1);
+    a14_1 = fma(g14, lo1, a14_1); b14_1 = fma(g14, hi1, b14_1);
+    a15_1 = fma(g15, lo1, a15_1); b15_1 = fma(g15, hi1, b15_1);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o8_1 = ((m0 + 8u) * KW + kw0 + 1u) * 2u;
+      dx4[o8_1] = select(vec4<f32>(), dx4[o8_1], acc) + a8_1;
+      dx4[o8_1 + 1u] = select(vec4<f32>(), dx4[o8_1 + 1u], acc) + b8_1;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o9_1 = ((m0 + 9u) * KW + kw0 + 1u) * 2u;
+      dx4[o9_1] = select(vec4<f32>(), dx4[o9_1], acc) + a9_1;
+      dx4[o9_1 + 1u] = select(vec4<f32>(), dx4[o9_1 + 1u], acc) + b9_1;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o10_1 = ((m0 + 10u) * KW + kw0 + 1u) * 2u;
+      dx4[o10_1] = select(vec4<f32>(), dx4[o10_1], acc) + a10_1;
+      dx4[o10_1 + 1u] = select(vec4<f32>(), dx4[o10_1 + 1u], acc) + b10_1;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o11_1 = ((m0 + 11u) * KW + kw0 + 1u) * 2u;
+      dx4[o11_1] = select(vec4<f32>(), dx4[o11_1], acc) + a11_1;
+      dx4[o11_1 + 1u] = select(vec4<f32>(), dx4[o11_1 + 1u], acc) + b11_1;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o12_1 = ((m0 + 12u) * KW + kw0 + 1u) * 2u;
+      dx4[o12_1] = select(vec4<f32>(), dx4[o12_1], acc) + a12_1;
+      dx4[o12_1 + 1u] = select(vec4<f32>(), dx4[o12_1 + 1u], acc) + b12_1;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o13_1 = ((m0 + 13u) * KW + kw0 + 1u) * 2u;
+      dx4[o13_1] = select(vec4<f32>(), dx4[o13_1], acc) + a13_1;
+      dx4[o13_1 + 1u] = select(vec4<f32>(), dx4[o13_1 + 1u], acc) + b13_1;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o14_1 = ((m0 + 14u) * KW + kw0 + 1u) * 2u;
+      dx4[o14_1] = select(vec4<f32>(), dx4[o14_1], acc) + a14_1;
+      dx4[o14_1 + 1u] = select(vec4<f32>(), dx4[o14_1 + 1u], acc) + b14_1;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
+      dx4[o15_1] = select(vec4<f32>(), dx4[o15_1], acc) + a15_1;
+      dx4[o15_1 + 1u] = select(vec4<f32>(), dx4[o15_1 + 1u], acc) + b15_1;
+    }
+  }
+}
+
 // any K: 4 rows × 8 consecutive columns per invocation, per-element addressing
 @compute @workgroup_size(WG)
 fn mm4_bwd_any(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -1,6 +1,7 @@
 // Global L2 norm of many gradient buffers, without a readback inside the step:
-//   sumsq_partial (once per buffer): each workgroup grid-strides over x[0..n) and writes its
+//   sumsq_partial (once per buffer, GPUs): each workgroup grid-strides over x[0..n) and writes its
 //     sum of squares to dst[out_offset + workgroup index];
+//   sumsq_rows (once per buffer, CPU adapters): the same with one invocation per 1024-element chunk;
 //   finalize (one workgroup): sums the partials and writes dst[0] = norm = √Σ, dst[1] = the clip
 //     coefficient, dst[2] = Σ. The coefficient is torch's clip_grad_norm_:
 //     min(1, max_norm / (norm + 1e-6)), evaluated as reciprocal(norm + 1e-6) · max_norm like
@@ -64,4 +65,27 @@ fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
     dst[1] = coef;
     dst[2] = sumsq;
   }
+}
+
+// sumsq_rows (CPU adapters: no workgroup memory, no barriers): invocation i sums the squares of
+// its own chunk x[i·CHUNK, (i+1)·CHUNK) (in blocks of 256, for rounding) into dst[out_offset + i].
+const CHUNK: u32 = 1024u;
+
+@compute @workgroup_size(16)
+fn sumsq_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let start = gid.x * CHUNK;
+  if (start >= pp.n) {
+    return;
+  }
+  let end = min(start + CHUNK, pp.n);
+  var acc = 0.0;
+  for (var b = start; b < end; b += 256u) {
+    var part = 0.0;
+    for (var i = b; i < min(b + 256u, end); i++) {
+      let a = src[i];
+      part = fma(a, a, part);
+    }
+    acc += part;
+  }
+  dst[pp.out_offset + gid.x] = acc;
 }

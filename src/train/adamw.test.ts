@@ -115,10 +115,11 @@ describe('AdamW (GPU) vs torch.optim.AdamW reference', () => {
 });
 
 describe('global gradient norm and clipping (GPU)', () => {
-  it('norm over buffers of lengths 1, 7 and 1000003 matches float64 (rel 1e-5)', async () => {
+  for (const kernel of ['workgroup', 'rows'] as const)
+  it(`norm over buffers of lengths 1, 7 and 1000003 matches float64 (rel 1e-5), ${kernel} kernel`, async () => {
     const grads = [uniform(1, 3), uniform(7), uniform(1_000_003, 0.01)];
     const bufs = grads.map((g) => rt.upload(g));
-    const gn = new GradNorm(rt, grads.map((g, i) => ({ buffer: bufs[i]!, length: g.length })));
+    const gn = new GradNorm(rt, grads.map((g, i) => ({ buffer: bufs[i]!, length: g.length })), kernel);
     const want = gradNormReference(grads);
     for (const maxNorm of [0, 0.3, 1e6]) {
       gn.record(maxNorm);

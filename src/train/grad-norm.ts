@@ -5,7 +5,7 @@
 // clip_coef = max_norm / (total_norm + 1e-6), clamped to at most 1, and every grad is
 // multiplied by it unconditionally (no `if clip_coef < 1` branch).
 
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import { isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
 import { persistentUniform } from './adamw.ts';
 
 export interface GradSource {
@@ -17,8 +17,17 @@ export interface GradSource {
 /** Index of each value in `GradNorm.result`. */
 export const GRAD_NORM = { norm: 0, coef: 1, sumSq: 2 } as const;
 
-/** At most this many partial sums (workgroups) per buffer. */
+/** At most this many partial sums (workgroups) per buffer (workgroup kernel). */
 const MAX_PARTIALS = 64;
+/** Elements per partial sum of the row kernel (CHUNK in reduce.wgsl), and its workgroup size. */
+const ROW_CHUNK = 1024;
+const ROW_WG = 16;
+
+/**
+ * 'workgroup': workgroup reductions (GPUs); 'rows': one invocation per 1024 elements, no barriers
+ * (CPU adapters, where the workgroup kernel cost ~10% of a training step). Default by adapter.
+ */
+export type GradNormKernel = 'workgroup' | 'rows';
 
 export class GradNorm {
   /** [norm, clip coefficient, sum of squares] (f32), written by `record`. */
@@ -26,17 +35,20 @@ export class GradNorm {
   private readonly partials: GPUBuffer;
   private readonly plan: Array<{ src: GradSource; groups: number; uniform: GPUBuffer }> = [];
   private readonly partialCount: number;
+  private readonly kernel: GradNormKernel;
 
-  constructor(private readonly rt: GpuRuntime, sources: GradSource[]) {
+  constructor(private readonly rt: GpuRuntime, sources: GradSource[], kernel?: GradNormKernel) {
+    this.kernel = kernel ?? (isCpuAdapter(rt) ? 'rows' : 'workgroup');
     let offset = 0;
     for (const src of sources) {
       if (!Number.isInteger(src.length) || src.length < 0 || src.length * 4 > src.buffer.size) {
         throw new Error(`grad-norm: buffer "${src.buffer.label}" has ${src.buffer.size} bytes, cannot hold ${src.length} floats`);
       }
       if (src.length === 0) continue;
-      const groups = Math.min(MAX_PARTIALS, Math.ceil(src.length / 256));
+      const partials = this.kernel === 'rows' ? Math.ceil(src.length / ROW_CHUNK) : Math.min(MAX_PARTIALS, Math.ceil(src.length / 256));
+      const groups = this.kernel === 'rows' ? Math.ceil(partials / ROW_WG) : partials;
       this.plan.push({ src, groups, uniform: persistentUniform(rt, [src.length, offset], 'uu', 'grad-norm.partial') });
-      offset += groups;
+      offset += partials;
     }
     this.partialCount = offset;
     this.partials = rt.create(Math.max(1, offset) * 4, 'grad-norm.partials');
@@ -49,7 +61,7 @@ export class GradNorm {
    */
   record(maxNorm: number): void {
     for (const { src, groups, uniform } of this.plan) {
-      this.rt.dispatch('reduce', 'sumsq_partial', [uniform, src.buffer, this.partials], [groups]);
+      this.rt.dispatch('reduce', this.kernel === 'rows' ? 'sumsq_rows' : 'sumsq_partial', [uniform, src.buffer, this.partials], [groups]);
     }
     const params = this.rt.uniform([this.partialCount, maxNorm], 'uf');
     this.rt.dispatch('reduce', 'finalize', [params, this.partials, this.result], [1]);

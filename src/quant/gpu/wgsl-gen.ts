@@ -24,6 +24,7 @@ export const BWD_TILES: ReadonlyArray<readonly [number, number]> = [
   [4, 2],
   [8, 2],
   [16, 1],
+  [16, 2],
 ];
 /** Matvec: TN rows per team of KSPLIT threads (KSPLIT is an override constant). */
 export const MV_ROWS: readonly number[] = [1, 2, 4, 8];
