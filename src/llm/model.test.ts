@@ -236,6 +236,26 @@ describe('GPU model vs float64 reference', () => {
     model.destroy();
   });
 
+  it('an adapter after base-only batches of two shapes gets activations of its own rank', async () => {
+    // The model keeps two activation sets (prefill and decode shapes); a set made for the base
+    // alone (rank 0) must not be reused for an adapter's LoRA products.
+    const { config, weights, model } = await gpuModel('llama');
+    const { spec, adapter } = loraFor(config);
+    const full = makeBatch(ROWS);
+    const one = makeBatch({ inputIds: [[3]] });
+    await model.logits(full, null); // as the playground does: base prefill, base decode,
+    await model.logits(one, null);
+    const got = await model.logits(full, adapter); // then the adapter's prefill and decode
+    const gotOne = await model.logits(one, adapter);
+    const ref = refForward(weights, config, { inputIds: ROWS.inputIds, segmentIds: ROWS.segmentIds }, spec);
+    const refOne = refForward(weights, config, { inputIds: [[3]] }, spec);
+    const V = config.vocabSize;
+    for (let s = 0; s < 7; s++) expect(maxRelErr(got.subarray(s * V, (s + 1) * V), ref.row(0, s))).toBeLessThan(2e-5);
+    expect(maxRelErr(gotOne, refOne.row(0, 0))).toBeLessThan(2e-5);
+    adapter.destroy();
+    model.destroy();
+  });
+
   it('NF4: the GPU model equals the reference run on the dequantized weights', async () => {
     const { config, weights, model } = await gpuModel('llama', 'nf4');
     const deq = new Map(weights);

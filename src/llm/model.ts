@@ -333,7 +333,8 @@ export class GpuModel {
     const T = batch.B * batch.S;
     const rank = lora ? lora.settings.r : 0;
     const fits = (x: Activations | null) =>
-      x !== null && x.T === T && x.scratch.length === (this.checkpointing ? 1 : this.config.numLayers) && rank <= this.maxRank;
+      // the set's own rank: a set made for the base alone (rank 0) must not serve an adapter
+      x !== null && x.T === T && x.scratch.length === (this.checkpointing ? 1 : this.config.numLayers) && rank <= x.maxRank;
     if (!fits(this.acts)) {
       if (fits(this.spare)) {
         [this.acts, this.spare] = [this.spare, this.acts];
