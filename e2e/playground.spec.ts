@@ -1,11 +1,18 @@
 // Playground, exports and demo links, as a user drives them (headless Chromium, SwiftShader):
 // the model from the local test Hub, a short run with a small adapter (rank 2, q/v only, so it fits
-// in a link), the playground streaming base and fine-tuned text, the downloads, a demo link opened in
-// a fresh browser context (empty storage; the base model comes from the test Hub again) that gives the
-// same greedy output, and a tampered link refused with nothing loaded.
+// in a link), the playground streaming base and fine-tuned text, the downloads (the merged model
+// streamed by the worker into the private file system, OPFS, and checked: F16 safetensors with
+// every tensor, config and tokenizer), a demo link opened in a fresh browser context (empty
+// storage; the base model comes from the test Hub again) that gives the same greedy output, and a
+// tampered link refused with nothing loaded. More link cases are in links.spec.ts.
 
 import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { strFromU8, unzipSync } from 'fflate';
 import { startTestHub, type TestHub } from '../src/hub/test-server.ts';
+import { parseHeader, readHeaderLength } from '../src/formats/safetensors.ts';
+import { parseModelConfig } from '../src/model/config.ts';
+import { modelTensorShapes } from '../src/model/names.ts';
 import { sharedPath } from '../src/node/shared.ts';
 
 const stories = sharedPath('models/stories260K');
@@ -20,6 +27,21 @@ async function panel(page: Page, id: string): Promise<void> {
 
 async function pointAtHub(page: Page, url: string): Promise<void> {
   await page.addInitScript((u) => localStorage.setItem('qlora-studio.hub.endpoint', u), url);
+}
+
+/** The merged zip: F16 safetensors with every tensor of the model, its config and tokenizer. */
+function expectMergedZip(zip: Uint8Array): void {
+  const entries = unzipSync(zip);
+  expect(Object.keys(entries).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  const config = parseModelConfig(JSON.parse(strFromU8(entries['config.json']!)));
+  expect(config.raw.torch_dtype).toBe('float16');
+  const m = entries['model.safetensors']!;
+  const header = parseHeader(m.subarray(0, 8 + readHeaderLength(m, 'model.safetensors')), { fileLength: m.byteLength, source: 'model.safetensors' });
+  const shapes = modelTensorShapes(config);
+  expect(header.tensors.map((t) => t.name).sort()).toEqual(shapes.map((t) => t.name).sort());
+  expect(new Set(header.tensors.map((t) => t.dtype))).toEqual(new Set(['F16']));
+  const values = shapes.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  expect(m.byteLength).toBe(header.dataStart + 2 * values);
 }
 
 async function generate(page: Page, both: boolean): Promise<{ base: string; tuned: string }> {
@@ -83,8 +105,9 @@ test.describe('playground, exports and demo links', () => {
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: `${SHOTS}/playground.png`, fullPage: true });
 
-    // Downloads through the worker, as Blob links.
+    // Downloads through the worker, as Blob links; the merged model streamed to disk (OPFS).
     await panel(page, 'export');
+    const downloaded: Record<string, string> = {};
     for (const kind of ['adapter-zip', 'training-config', 'loss-csv', 'merged-zip']) {
       await page.getByTestId(`make-${kind}`).click();
       const link = page.getByTestId(`download-${kind}`);
@@ -93,7 +116,20 @@ test.describe('playground, exports and demo links', () => {
       const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
       const path = await download.path();
       expect(path).toBeTruthy();
+      downloaded[kind] = path;
     }
+    await expect(page.getByTestId('export-merged-zip')).toHaveAttribute('data-storage', 'opfs');
+    await expect(page.getByTestId('export-warning-merged-zip')).toHaveCount(0);
+    await expect(page.getByTestId('export-adapter-zip')).toHaveAttribute('data-storage', 'memory');
+    expectMergedZip(readFileSync(downloaded['merged-zip']!));
+    // The worker's temp file is in the private file system, and stays while the page may download it.
+    const temp = await page.evaluate(async () => {
+      const names: string[] = [];
+      for await (const [name] of (await navigator.storage.getDirectory()) as unknown as AsyncIterable<[string, unknown]>) names.push(name);
+      return names.filter((n) => n.startsWith('qlora-export-'));
+    });
+    expect(temp).toHaveLength(1);
+    expect(temp[0]).toMatch(/-stories260K-merged-f16\.zip$/);
     const csv = await page.evaluate(async () => {
       const a = document.querySelector('[data-testid="download-loss-csv"]') as HTMLAnchorElement;
       return (await fetch(a.href)).text();

@@ -2,9 +2,11 @@
 // them against one lazily created GpuRuntime and the engine session (model, data, training,
 // generation: session.ts), posts exactly one reply per request and forwards the session's
 // events. Requests run concurrently, so pause/stop/cancel are answered while a long request
-// (train, generate) is still running. Storage commands (cache, downloads, kept runs) need no GPU
-// and run at once; the session's code (model loader, tokenizers, data pipeline, trainer) is
-// imported on first use, so opening the studio neither waits for it nor depends on it. engine.worker.ts wires the host to the worker's global scope; tests drive it directly.
+// (train, generate) is still running. Storage commands (cache, downloads, kept runs) and fetching
+// a demo link's published adapter (adapter-fetch.ts) need no GPU and run at once; the session's
+// code (model loader, tokenizers, data pipeline, trainer) is imported on first use, so opening the
+// studio neither waits for it nor depends on it. engine.worker.ts wires the host to the worker's
+// global scope; tests drive it directly.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import {
@@ -16,6 +18,8 @@ import {
   type ProbeResult,
 } from './protocol.ts';
 import { runSelfTest } from './selftest.ts';
+import { fetchAdapter } from './adapter-fetch.ts';
+import type { OpfsLike } from './opfs-sink.ts';
 import type { EngineSession } from './session.ts';
 import { StoreService, type SessionDeps } from './store-service.ts';
 import { MemoryStore } from '../storage/memory-store.ts';
@@ -31,6 +35,8 @@ export interface EngineHostDeps {
   store?: SessionDeps['store'];
   storage?: SessionDeps['storage'];
   fetch?: typeof fetch;
+  /** The Origin Private File System, where large exports stream to disk (null: built in memory). */
+  opfs?: OpfsLike | null;
 }
 
 export const NO_ADAPTER_REASON =
@@ -56,6 +62,7 @@ export class EngineHost {
       store: deps.store ?? new MemoryStore('memory'),
       storage: deps.storage,
       fetch: deps.fetch,
+      opfs: deps.opfs,
     };
     const st = new StoreService(this.sessionDeps);
     // Deleting what the session uses goes through it (it unloads, or refuses while training).
@@ -91,6 +98,7 @@ export class EngineHost {
       cancelGenerate: async (args) => ({ cancelled: (await s()).cancelGenerate(args.requestId) }),
       adapterFiles: async () => (await s()).adapterFiles(),
       loadAdapter: async (args) => (await s()).loadAdapterBytes(args),
+      fetchAdapter: (args) => fetchAdapter(args, deps.fetch),
       exportFile: async (args) => (await s()).exportFile(args),
     };
   }

@@ -5,6 +5,7 @@ import { createBrowserRuntime, webgpuMissingReason } from '../gpu/browser.ts';
 import { IdbStore } from '../storage/idb-store.ts';
 import { MemoryStore } from '../storage/memory-store.ts';
 import { EngineHost } from './engine-host.ts';
+import { opfsOf } from './opfs-sink.ts';
 import type { EngineReply } from './protocol.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -16,6 +17,8 @@ const host = new EngineHost((reply: EngineReply) => scope.postMessage(reply), {
   // Models, runs and checkpoints in IndexedDB (a private window without it: memory, lost on close).
   store: typeof indexedDB !== 'undefined' ? new IdbStore() : new MemoryStore('memory (no IndexedDB in this browser)'),
   storage: typeof navigator !== 'undefined' && navigator.storage ? navigator.storage : null,
+  // The merged model streams into the Origin Private File System (sync access handles: this is a dedicated worker).
+  opfs: typeof navigator !== 'undefined' ? opfsOf(navigator.storage) : null,
 });
 
 scope.addEventListener('message', (ev: MessageEvent) => void host.receive(ev.data));

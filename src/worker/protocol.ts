@@ -372,7 +372,37 @@ export interface ExportArgs {
 export interface ExportedFile {
   name: string;
   mime: string;
-  data: Uint8Array;
+  /**
+   * The file: bytes built in memory (small exports), or a disk-backed File in the browser's private
+   * file system (the merged model, streamed there chunk by chunk; structured clone does not copy it).
+   */
+  data: Uint8Array | Blob;
+  /** Its size in bytes. */
+  bytes: number;
+  /** Where the worker built it: in memory, or streamed to a temp file in OPFS. */
+  storage: 'memory' | 'opfs';
+  /** What the user should know about how it was built (e.g. in memory: this browser has no OPFS). */
+  warning?: string;
+}
+
+/** A published adapter (a Hub repo, or an https folder) for the worker to fetch. */
+export interface FetchAdapterArgs {
+  adapter: { kind: 'hub'; repo: string; revision?: string } | { kind: 'url'; url: string };
+  /** The studio's Hub endpoint (Hub adapters); the token, if set, is sent to it only. */
+  endpoint?: string;
+  token?: string;
+  /** The base model the adapter is for: its adapter_config.json must name this repo (or none). */
+  baseModel?: string;
+  /** Accept an http://localhost adapter URL (the studio itself runs on localhost: tests). */
+  allowHttpLocalhost?: boolean;
+}
+
+/** A fetched adapter, checked (safetensors header, PEFT config, tensor names and shapes, finite values). */
+export interface FetchedAdapter {
+  config: string;
+  weights: Uint8Array;
+  /** The URLs fetched: adapter_config.json, then adapter_model.safetensors. */
+  urls: string[];
 }
 
 // ---- events ------------------------------------------------------------------------------
@@ -416,6 +446,7 @@ export interface EngineCommands {
   cancelGenerate: { args: { requestId: string }; result: { cancelled: boolean } };
   adapterFiles: { args: Empty; result: AdapterFiles };
   loadAdapter: { args: LoadAdapterArgs; result: LoadedAdapterInfo };
+  fetchAdapter: { args: FetchAdapterArgs; result: FetchedAdapter };
   exportFile: { args: ExportArgs; result: ExportedFile };
 }
 
@@ -475,6 +506,7 @@ export const COMMANDS: readonly CommandName[] = [
   'cancelGenerate',
   'adapterFiles',
   'loadAdapter',
+  'fetchAdapter',
   'exportFile',
 ];
 

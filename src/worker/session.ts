@@ -30,7 +30,9 @@ import { parseAdapterConfig, readAdapter } from '../train/peft.ts';
 import { peftLoraName } from '../model/names.ts';
 import { adapterZip, lossHistoryCsv, trainingConfigJson } from '../export/adapter-zip.ts';
 import { mergeOnGpu } from '../export/merge.ts';
-import { collectZip } from '../export/sink.ts';
+import { collectZip, ZIP_MAX_BYTES, type FileSink } from '../export/sink.ts';
+import { diskZipSink, openExportFile } from './opfs-sink.ts';
+import { mergedZipBytes } from './merged-size.ts';
 import { openStoredModel } from '../storage/model-store.ts';
 import type {
   AdapterFiles,
@@ -57,6 +59,10 @@ import { TrainingRun } from './training-run.ts';
 import { RUN_DATASET, RUN_RECORD, safeName, StoreService, UserError, type SessionDeps } from './store-service.ts';
 
 export { UserError, type SessionDeps } from './store-service.ts';
+
+/** Why a merged model was built in memory (the browser has no Origin Private File System). */
+export const NO_OPFS_WARNING =
+  "This browser has no private file system (OPFS), so the merged model was built in the engine's memory: a large model may not fit. A recent Chrome, Edge, Firefox or Safari streams it to disk instead.";
 
 interface Folder {
   /** Identifies the source (picked files by name, size and date; a cached repo by id). */
@@ -460,19 +466,32 @@ export class EngineSession extends StoreService {
     return { r: c.r, alpha: c.alpha, targetModules: [...c.targetModules], parameters: adapter.parameterCount };
   }
 
-  /** One export, built in the worker and handed to the page as bytes. */
+  /**
+   * One export, built in the worker. Small ones (adapter zip, config, CSV) are bytes in memory; the
+   * merged model streams tensor by tensor into a temp file in the browser's private file system
+   * (OPFS) and the page gets a disk-backed File, so memory does not grow with the model. Without
+   * OPFS at all, the merged zip is built in memory, with a warning in the result.
+   */
   async exportFile(args: ExportArgs): Promise<ExportedFile> {
     const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'model';
+    const inMemory = (name: string, mime: string, data: Uint8Array, warning?: string): ExportedFile => ({
+      name,
+      mime,
+      data,
+      bytes: data.byteLength,
+      storage: 'memory',
+      ...(warning ? { warning } : {}),
+    });
     if (args.kind === 'training-config' || args.kind === 'loss-csv') {
       const loaded = this.requireLoaded('export');
       const baseModel = args.record.baseModel ?? this.baseModelId(loaded);
       const name = slug(baseModel.split('/').pop()!);
       if (args.kind === 'training-config') {
         const text = trainingConfigJson(args.record, { baseModel });
-        return { name: `${name}-training_config.json`, mime: 'application/json', data: new TextEncoder().encode(text) };
+        return inMemory(`${name}-training_config.json`, 'application/json', new TextEncoder().encode(text));
       }
       const text = lossHistoryCsv(args.record.result?.history ?? []);
-      return { name: `${name}-loss_history.csv`, mime: 'text/csv', data: new TextEncoder().encode(text) };
+      return inMemory(`${name}-loss_history.csv`, 'text/csv', new TextEncoder().encode(text));
     }
     const { loaded, lora } = this.requireAdapter('export it');
     const baseModel = this.baseModelId(loaded);
@@ -480,18 +499,39 @@ export class EngineSession extends StoreService {
     if (args.kind === 'adapter-zip') {
       const files = await this.lock.run(() => saveAdapter(loaded.rt, lora, baseModel));
       const data = await adapterZip({ files, baseModel, record: { ...args.record, baseModel }, title: args.title });
-      return { name: `${name}-lora-adapter.zip`, mime: 'application/zip', data };
+      return inMemory(`${name}-lora-adapter.zip`, 'application/zip', data);
     }
+    const fileName = `${name}-merged-f16.zip`;
     const ckpt = await openCheckpoint(loaded.folder.files);
-    const data = await this.lock.run(async () => {
-      const zip = collectZip();
-      await mergeOnGpu(loaded.rt, loaded.model, lora, ckpt, zip, {
-        dtype: 'f16',
-        files: loaded.folder.files,
+    const merge = (sink: FileSink) => mergeOnGpu(loaded.rt, loaded.model, lora, ckpt, sink, { dtype: 'f16', files: loaded.folder.files });
+    const opfs = this.deps.opfs;
+    if (!opfs) {
+      const data = await this.lock.run(async () => {
+        const zip = collectZip();
+        await merge(zip);
+        return zip.finish();
       });
-      return zip.finish();
-    });
-    return { name: `${name}-merged-f16.zip`, mime: 'application/zip', data };
+      return inMemory(fileName, 'application/zip', data, NO_OPFS_WARNING);
+    }
+    const expectedBytes = mergedZipBytes(loaded.folder.config, loaded.folder.inspection.files, 'f16');
+    if (expectedBytes > ZIP_MAX_BYTES) {
+      throw new UserError(
+        `The merged model would be a ${(expectedBytes / 2 ** 30).toFixed(1)} GiB zip; zip files without ZIP64 hold at most 4 GiB. Export the adapter, or merge with the command line (qlora export <adapter> --model <model> --merged --out <folder>).`,
+      );
+    }
+    const disk = await openExportFile(opfs, { download: fileName, expectedBytes });
+    try {
+      const file = await this.lock.run(async () => {
+        const zip = diskZipSink(disk);
+        await merge(zip);
+        return zip.finish();
+      });
+      // The temp file stays: the page downloads from it; the next export removes it.
+      return { name: fileName, mime: 'application/zip', data: file, bytes: file.size, storage: 'opfs' };
+    } catch (e) {
+      await disk.abort();
+      throw e;
+    }
   }
 
   // ---- internals -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { authHeaders, httpError, networkError, normalizeEndpoint, resolveUrl, sc
 import { RUNS_PREFIX, runPrefix } from '../storage/layout.ts';
 import { deleteModel, listCachedModels, type CachedModel } from '../storage/model-store.ts';
 import type { ByteStore } from '../storage/store.ts';
+import type { OpfsLike } from './opfs-sink.ts';
 import type { DownloadArgs, DownloadSummary, EngineEvent, HubConfig, HubConfigArgs, ImportArgs, RunListing, RunRecord, StorageInfo } from './protocol.ts';
 
 export interface SessionDeps {
@@ -23,6 +24,8 @@ export interface SessionDeps {
   fetch?: typeof fetch;
   /** navigator.storage, when there is one (quota and persistence). */
   storage?: Pick<StorageManager, 'estimate' | 'persist' | 'persisted'> | null;
+  /** The Origin Private File System, where the merged model streams to disk (absent: built in memory). */
+  opfs?: OpfsLike | null;
 }
 
 /** A problem the user can fix, in words (the name says which kind, for the UI). */

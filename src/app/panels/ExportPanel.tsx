@@ -11,17 +11,27 @@ const ITEMS: Array<{ kind: ExportKind; label: string; help: string; needsAdapter
   { kind: 'adapter-zip', label: 'Adapter (PEFT zip)', help: 'adapter_model.safetensors, adapter_config.json, a README model card, training_config.json and loss_history.csv.', needsAdapter: true },
   { kind: 'training-config', label: 'Training config (JSON)', help: 'The model, dataset reference, LoRA and training settings and the outcome.', needsAdapter: false },
   { kind: 'loss-csv', label: 'Loss history (CSV)', help: 'step, loss, eval loss, learning rate, gradient norm, tokens/s.', needsAdapter: false },
-  { kind: 'merged-zip', label: 'Merged model (zip, F16)', help: 'The base dequantized from 4-bit with the adapter added: safetensors, config and tokenizer for tools that want one set of files.', needsAdapter: true },
+  {
+    kind: 'merged-zip',
+    label: 'Merged model (zip, F16)',
+    help: 'The base dequantized from 4-bit with the adapter added: safetensors, config and tokenizer for tools that want one set of files. Streamed to a temporary file in the browser’s storage, not kept in memory; the next build replaces it.',
+    needsAdapter: true,
+  },
 ];
 
 function ExportRow({ item, disabled }: { item: (typeof ITEMS)[number]; disabled: boolean }) {
   const state = useStudio((s) => s.exports[item.kind]);
   const exportFile = useStudio((s) => s.exportFile);
   return (
-    <div className="run-row" data-testid={`export-${item.kind}`} data-status={state?.status ?? 'idle'}>
+    <div className="run-row" data-testid={`export-${item.kind}`} data-status={state?.status ?? 'idle'} data-storage={state?.storage ?? undefined}>
       <div className="run-main">
         <div className="run-name">{item.label}</div>
         <div className="muted small">{item.help}</div>
+        {state?.status === 'ready' && state.warning && (
+          <p className="muted small" role="note" data-testid={`export-warning-${item.kind}`}>
+            {state.warning}
+          </p>
+        )}
         {state?.error && (
           <p className="field-error" role="alert">
             {state.error}

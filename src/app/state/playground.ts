@@ -47,6 +47,10 @@ export interface ExportState {
   url: string | null;
   bytes: number;
   error: string | null;
+  /** Where the worker built it: in memory, or streamed to a temp file on disk (OPFS). */
+  storage?: 'memory' | 'opfs' | null;
+  /** How it was built, when the user should know (e.g. in memory for lack of OPFS). */
+  warning?: string | null;
 }
 
 export interface DemoState {
@@ -266,8 +270,11 @@ export function createPlaygroundSlice(set: SetState, get: GetState): PlaygroundS
       put({ status: 'working', name: null, url: null, bytes: 0, error: null });
       try {
         const f = await engine.call('exportFile', { kind, record: trainingRecord(s), title: s.run?.label });
-        const url = URL.createObjectURL(new Blob([f.data as Uint8Array<ArrayBuffer>], { type: f.mime }));
-        put({ status: 'ready', name: f.name, url, bytes: f.data.byteLength, error: null });
+        // A disk-backed File from the worker's private file system is linked as is (never read
+        // into memory); bytes are wrapped in a Blob.
+        const blob = f.data instanceof Blob ? (f.data.type ? f.data : f.data.slice(0, f.data.size, f.mime)) : new Blob([f.data as Uint8Array<ArrayBuffer>], { type: f.mime });
+        const url = URL.createObjectURL(blob);
+        put({ status: 'ready', name: f.name, url, bytes: f.bytes ?? blob.size, error: null, storage: f.storage ?? 'memory', warning: f.warning ?? null });
       } catch (err) {
         put({ status: 'error', name: null, url: null, bytes: 0, error: errorInfo(err).message });
       }
@@ -351,11 +358,17 @@ export function createPlaygroundSlice(set: SetState, get: GetState): PlaygroundS
         const a = link.adapter;
         if (a?.kind === 'embedded') adapter = { config: a.config, weights: a.weights };
         else if (a) {
-          const [cfgUrl, wUrl] = demoLinkFetches(link, endpoint).adapter;
+          // The worker fetches exactly the two files from the place the link names, and checks them.
+          const [cfgUrl] = demoLinkFetches(link, endpoint).adapter;
           say(`Fetching the adapter from ${new URL(cfgUrl!).origin}…`);
-          const [cfg, w] = await Promise.all([fetch(cfgUrl!), fetch(wUrl!)]);
-          if (!cfg.ok || !w.ok) throw new Error(`the adapter could not be fetched (HTTP ${cfg.ok ? w.status : cfg.status})`);
-          adapter = { config: await cfg.text(), weights: new Uint8Array(await w.arrayBuffer()) };
+          const f = await engine.call('fetchAdapter', {
+            adapter: a,
+            endpoint,
+            ...(a.kind === 'hub' && get().hub.token ? { token: get().hub.token } : {}),
+            baseModel: link.model.repo,
+            allowHttpLocalhost: allowLocalhost(),
+          });
+          adapter = { config: f.config, weights: f.weights };
         }
         const cache = await engine.call('listCache', {});
         const cachedRev = cachedToLoad(cache, link.model.repo, rev, s0.quant);
