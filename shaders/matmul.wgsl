@@ -9,6 +9,7 @@
 //   mm_f32_any     any K (scalar loads), 4×4 tile
 //   mm_f32_bwd_TMx1  dX[M,K] = dY[M,N] · W  (K % 8 == 0): TM rows × 8 columns of dX per invocation,
 //                  dY read as scalars (xs), W as 2 vec4 per row (w4), dX written as vec4 (y4)
+//   mm_f32_bwdv_TMx1 the same reading dY as vec4 (x4), four n per step (N % 4 == 0)
 //   copy_v4        vec4 copy (the bandwidth baseline): each invocation copies 2 vec4 (32 bytes)
 
 struct Params {
@@ -1925,6 +1926,786 @@ fn mm_f32_bwd_32x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     let g29 = vec4<f32>(xs[dr29 + n]); a29 = fma(g29, lo, a29); b29 = fma(g29, hi, b29);
     let g30 = vec4<f32>(xs[dr30 + n]); a30 = fma(g30, lo, a30); b30 = fma(g30, hi, b30);
     let g31 = vec4<f32>(xs[dr31 + n]); a31 = fma(g31, lo, a31); b31 = fma(g31, hi, b31);
+  }
+  if (m0 + 0u < p.M) {
+    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+  }
+  if (m0 + 1u < p.M) {
+    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+  }
+  if (m0 + 2u < p.M) {
+    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+  }
+  if (m0 + 3u < p.M) {
+    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+  }
+  if (m0 + 4u < p.M) {
+    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+  }
+  if (m0 + 5u < p.M) {
+    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+  }
+  if (m0 + 6u < p.M) {
+    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+  }
+  if (m0 + 7u < p.M) {
+    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+  }
+  if (m0 + 8u < p.M) {
+    y4[((m0 + 8u) * KW + kw) * 2u] = a8;
+    y4[((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
+  }
+  if (m0 + 9u < p.M) {
+    y4[((m0 + 9u) * KW + kw) * 2u] = a9;
+    y4[((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
+  }
+  if (m0 + 10u < p.M) {
+    y4[((m0 + 10u) * KW + kw) * 2u] = a10;
+    y4[((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
+  }
+  if (m0 + 11u < p.M) {
+    y4[((m0 + 11u) * KW + kw) * 2u] = a11;
+    y4[((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
+  }
+  if (m0 + 12u < p.M) {
+    y4[((m0 + 12u) * KW + kw) * 2u] = a12;
+    y4[((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
+  }
+  if (m0 + 13u < p.M) {
+    y4[((m0 + 13u) * KW + kw) * 2u] = a13;
+    y4[((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
+  }
+  if (m0 + 14u < p.M) {
+    y4[((m0 + 14u) * KW + kw) * 2u] = a14;
+    y4[((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
+  }
+  if (m0 + 15u < p.M) {
+    y4[((m0 + 15u) * KW + kw) * 2u] = a15;
+    y4[((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
+  }
+  if (m0 + 16u < p.M) {
+    y4[((m0 + 16u) * KW + kw) * 2u] = a16;
+    y4[((m0 + 16u) * KW + kw) * 2u + 1u] = b16;
+  }
+  if (m0 + 17u < p.M) {
+    y4[((m0 + 17u) * KW + kw) * 2u] = a17;
+    y4[((m0 + 17u) * KW + kw) * 2u + 1u] = b17;
+  }
+  if (m0 + 18u < p.M) {
+    y4[((m0 + 18u) * KW + kw) * 2u] = a18;
+    y4[((m0 + 18u) * KW + kw) * 2u + 1u] = b18;
+  }
+  if (m0 + 19u < p.M) {
+    y4[((m0 + 19u) * KW + kw) * 2u] = a19;
+    y4[((m0 + 19u) * KW + kw) * 2u + 1u] = b19;
+  }
+  if (m0 + 20u < p.M) {
+    y4[((m0 + 20u) * KW + kw) * 2u] = a20;
+    y4[((m0 + 20u) * KW + kw) * 2u + 1u] = b20;
+  }
+  if (m0 + 21u < p.M) {
+    y4[((m0 + 21u) * KW + kw) * 2u] = a21;
+    y4[((m0 + 21u) * KW + kw) * 2u + 1u] = b21;
+  }
+  if (m0 + 22u < p.M) {
+    y4[((m0 + 22u) * KW + kw) * 2u] = a22;
+    y4[((m0 + 22u) * KW + kw) * 2u + 1u] = b22;
+  }
+  if (m0 + 23u < p.M) {
+    y4[((m0 + 23u) * KW + kw) * 2u] = a23;
+    y4[((m0 + 23u) * KW + kw) * 2u + 1u] = b23;
+  }
+  if (m0 + 24u < p.M) {
+    y4[((m0 + 24u) * KW + kw) * 2u] = a24;
+    y4[((m0 + 24u) * KW + kw) * 2u + 1u] = b24;
+  }
+  if (m0 + 25u < p.M) {
+    y4[((m0 + 25u) * KW + kw) * 2u] = a25;
+    y4[((m0 + 25u) * KW + kw) * 2u + 1u] = b25;
+  }
+  if (m0 + 26u < p.M) {
+    y4[((m0 + 26u) * KW + kw) * 2u] = a26;
+    y4[((m0 + 26u) * KW + kw) * 2u + 1u] = b26;
+  }
+  if (m0 + 27u < p.M) {
+    y4[((m0 + 27u) * KW + kw) * 2u] = a27;
+    y4[((m0 + 27u) * KW + kw) * 2u + 1u] = b27;
+  }
+  if (m0 + 28u < p.M) {
+    y4[((m0 + 28u) * KW + kw) * 2u] = a28;
+    y4[((m0 + 28u) * KW + kw) * 2u + 1u] = b28;
+  }
+  if (m0 + 29u < p.M) {
+    y4[((m0 + 29u) * KW + kw) * 2u] = a29;
+    y4[((m0 + 29u) * KW + kw) * 2u + 1u] = b29;
+  }
+  if (m0 + 30u < p.M) {
+    y4[((m0 + 30u) * KW + kw) * 2u] = a30;
+    y4[((m0 + 30u) * KW + kw) * 2u + 1u] = b30;
+  }
+  if (m0 + 31u < p.M) {
+    y4[((m0 + 31u) * KW + kw) * 2u] = a31;
+    y4[((m0 + 31u) * KW + kw) * 2u + 1u] = b31;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32_bwdv_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 4u;
+  let kw = t % p.tilesX;
+  let KW = p.KW;
+  let N = p.N;
+  let dr0 = min(m0 + 0u, p.M - 1u) * N;
+  let dr1 = min(m0 + 1u, p.M - 1u) * N;
+  let dr2 = min(m0 + 2u, p.M - 1u) * N;
+  let dr3 = min(m0 + 3u, p.M - 1u) * N;
+  var a0 = vec4<f32>(); var b0 = vec4<f32>();
+  var a1 = vec4<f32>(); var b1 = vec4<f32>();
+  var a2 = vec4<f32>(); var b2 = vec4<f32>();
+  var a3 = vec4<f32>(); var b3 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = x4[(dr0 + n) >> 2u];
+    let q1 = x4[(dr1 + n) >> 2u];
+    let q2 = x4[(dr2 + n) >> 2u];
+    let q3 = x4[(dr3 + n) >> 2u];
+    {
+      let wi = ((n + 0u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.x); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.x); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.x); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.x); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+    }
+    {
+      let wi = ((n + 1u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.y); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.y); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.y); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.y); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+    }
+    {
+      let wi = ((n + 2u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.z); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.z); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.z); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.z); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+    }
+    {
+      let wi = ((n + 3u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.w); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.w); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.w); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.w); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+    }
+  }
+  if (m0 + 0u < p.M) {
+    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+  }
+  if (m0 + 1u < p.M) {
+    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+  }
+  if (m0 + 2u < p.M) {
+    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+  }
+  if (m0 + 3u < p.M) {
+    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32_bwdv_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 8u;
+  let kw = t % p.tilesX;
+  let KW = p.KW;
+  let N = p.N;
+  let dr0 = min(m0 + 0u, p.M - 1u) * N;
+  let dr1 = min(m0 + 1u, p.M - 1u) * N;
+  let dr2 = min(m0 + 2u, p.M - 1u) * N;
+  let dr3 = min(m0 + 3u, p.M - 1u) * N;
+  let dr4 = min(m0 + 4u, p.M - 1u) * N;
+  let dr5 = min(m0 + 5u, p.M - 1u) * N;
+  let dr6 = min(m0 + 6u, p.M - 1u) * N;
+  let dr7 = min(m0 + 7u, p.M - 1u) * N;
+  var a0 = vec4<f32>(); var b0 = vec4<f32>();
+  var a1 = vec4<f32>(); var b1 = vec4<f32>();
+  var a2 = vec4<f32>(); var b2 = vec4<f32>();
+  var a3 = vec4<f32>(); var b3 = vec4<f32>();
+  var a4 = vec4<f32>(); var b4 = vec4<f32>();
+  var a5 = vec4<f32>(); var b5 = vec4<f32>();
+  var a6 = vec4<f32>(); var b6 = vec4<f32>();
+  var a7 = vec4<f32>(); var b7 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = x4[(dr0 + n) >> 2u];
+    let q1 = x4[(dr1 + n) >> 2u];
+    let q2 = x4[(dr2 + n) >> 2u];
+    let q3 = x4[(dr3 + n) >> 2u];
+    let q4 = x4[(dr4 + n) >> 2u];
+    let q5 = x4[(dr5 + n) >> 2u];
+    let q6 = x4[(dr6 + n) >> 2u];
+    let q7 = x4[(dr7 + n) >> 2u];
+    {
+      let wi = ((n + 0u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.x); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.x); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.x); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.x); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.x); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.x); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.x); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.x); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+    }
+    {
+      let wi = ((n + 1u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.y); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.y); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.y); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.y); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.y); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.y); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.y); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.y); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+    }
+    {
+      let wi = ((n + 2u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.z); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.z); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.z); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.z); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.z); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.z); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.z); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.z); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+    }
+    {
+      let wi = ((n + 3u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.w); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.w); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.w); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.w); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.w); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.w); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.w); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.w); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+    }
+  }
+  if (m0 + 0u < p.M) {
+    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+  }
+  if (m0 + 1u < p.M) {
+    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+  }
+  if (m0 + 2u < p.M) {
+    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+  }
+  if (m0 + 3u < p.M) {
+    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+  }
+  if (m0 + 4u < p.M) {
+    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+  }
+  if (m0 + 5u < p.M) {
+    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+  }
+  if (m0 + 6u < p.M) {
+    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+  }
+  if (m0 + 7u < p.M) {
+    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32_bwdv_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 16u;
+  let kw = t % p.tilesX;
+  let KW = p.KW;
+  let N = p.N;
+  let dr0 = min(m0 + 0u, p.M - 1u) * N;
+  let dr1 = min(m0 + 1u, p.M - 1u) * N;
+  let dr2 = min(m0 + 2u, p.M - 1u) * N;
+  let dr3 = min(m0 + 3u, p.M - 1u) * N;
+  let dr4 = min(m0 + 4u, p.M - 1u) * N;
+  let dr5 = min(m0 + 5u, p.M - 1u) * N;
+  let dr6 = min(m0 + 6u, p.M - 1u) * N;
+  let dr7 = min(m0 + 7u, p.M - 1u) * N;
+  let dr8 = min(m0 + 8u, p.M - 1u) * N;
+  let dr9 = min(m0 + 9u, p.M - 1u) * N;
+  let dr10 = min(m0 + 10u, p.M - 1u) * N;
+  let dr11 = min(m0 + 11u, p.M - 1u) * N;
+  let dr12 = min(m0 + 12u, p.M - 1u) * N;
+  let dr13 = min(m0 + 13u, p.M - 1u) * N;
+  let dr14 = min(m0 + 14u, p.M - 1u) * N;
+  let dr15 = min(m0 + 15u, p.M - 1u) * N;
+  var a0 = vec4<f32>(); var b0 = vec4<f32>();
+  var a1 = vec4<f32>(); var b1 = vec4<f32>();
+  var a2 = vec4<f32>(); var b2 = vec4<f32>();
+  var a3 = vec4<f32>(); var b3 = vec4<f32>();
+  var a4 = vec4<f32>(); var b4 = vec4<f32>();
+  var a5 = vec4<f32>(); var b5 = vec4<f32>();
+  var a6 = vec4<f32>(); var b6 = vec4<f32>();
+  var a7 = vec4<f32>(); var b7 = vec4<f32>();
+  var a8 = vec4<f32>(); var b8 = vec4<f32>();
+  var a9 = vec4<f32>(); var b9 = vec4<f32>();
+  var a10 = vec4<f32>(); var b10 = vec4<f32>();
+  var a11 = vec4<f32>(); var b11 = vec4<f32>();
+  var a12 = vec4<f32>(); var b12 = vec4<f32>();
+  var a13 = vec4<f32>(); var b13 = vec4<f32>();
+  var a14 = vec4<f32>(); var b14 = vec4<f32>();
+  var a15 = vec4<f32>(); var b15 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = x4[(dr0 + n) >> 2u];
+    let q1 = x4[(dr1 + n) >> 2u];
+    let q2 = x4[(dr2 + n) >> 2u];
+    let q3 = x4[(dr3 + n) >> 2u];
+    let q4 = x4[(dr4 + n) >> 2u];
+    let q5 = x4[(dr5 + n) >> 2u];
+    let q6 = x4[(dr6 + n) >> 2u];
+    let q7 = x4[(dr7 + n) >> 2u];
+    let q8 = x4[(dr8 + n) >> 2u];
+    let q9 = x4[(dr9 + n) >> 2u];
+    let q10 = x4[(dr10 + n) >> 2u];
+    let q11 = x4[(dr11 + n) >> 2u];
+    let q12 = x4[(dr12 + n) >> 2u];
+    let q13 = x4[(dr13 + n) >> 2u];
+    let q14 = x4[(dr14 + n) >> 2u];
+    let q15 = x4[(dr15 + n) >> 2u];
+    {
+      let wi = ((n + 0u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.x); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.x); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.x); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.x); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.x); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.x); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.x); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.x); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.x); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.x); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.x); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.x); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.x); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.x); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.x); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.x); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+    }
+    {
+      let wi = ((n + 1u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.y); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.y); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.y); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.y); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.y); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.y); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.y); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.y); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.y); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.y); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.y); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.y); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.y); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.y); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.y); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.y); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+    }
+    {
+      let wi = ((n + 2u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.z); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.z); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.z); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.z); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.z); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.z); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.z); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.z); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.z); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.z); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.z); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.z); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.z); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.z); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.z); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.z); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+    }
+    {
+      let wi = ((n + 3u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.w); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.w); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.w); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.w); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.w); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.w); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.w); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.w); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.w); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.w); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.w); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.w); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.w); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.w); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.w); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.w); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+    }
+  }
+  if (m0 + 0u < p.M) {
+    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+  }
+  if (m0 + 1u < p.M) {
+    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+  }
+  if (m0 + 2u < p.M) {
+    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+  }
+  if (m0 + 3u < p.M) {
+    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+  }
+  if (m0 + 4u < p.M) {
+    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+  }
+  if (m0 + 5u < p.M) {
+    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+  }
+  if (m0 + 6u < p.M) {
+    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+  }
+  if (m0 + 7u < p.M) {
+    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+  }
+  if (m0 + 8u < p.M) {
+    y4[((m0 + 8u) * KW + kw) * 2u] = a8;
+    y4[((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
+  }
+  if (m0 + 9u < p.M) {
+    y4[((m0 + 9u) * KW + kw) * 2u] = a9;
+    y4[((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
+  }
+  if (m0 + 10u < p.M) {
+    y4[((m0 + 10u) * KW + kw) * 2u] = a10;
+    y4[((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
+  }
+  if (m0 + 11u < p.M) {
+    y4[((m0 + 11u) * KW + kw) * 2u] = a11;
+    y4[((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
+  }
+  if (m0 + 12u < p.M) {
+    y4[((m0 + 12u) * KW + kw) * 2u] = a12;
+    y4[((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
+  }
+  if (m0 + 13u < p.M) {
+    y4[((m0 + 13u) * KW + kw) * 2u] = a13;
+    y4[((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
+  }
+  if (m0 + 14u < p.M) {
+    y4[((m0 + 14u) * KW + kw) * 2u] = a14;
+    y4[((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
+  }
+  if (m0 + 15u < p.M) {
+    y4[((m0 + 15u) * KW + kw) * 2u] = a15;
+    y4[((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32_bwdv_32x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 32u;
+  let kw = t % p.tilesX;
+  let KW = p.KW;
+  let N = p.N;
+  let dr0 = min(m0 + 0u, p.M - 1u) * N;
+  let dr1 = min(m0 + 1u, p.M - 1u) * N;
+  let dr2 = min(m0 + 2u, p.M - 1u) * N;
+  let dr3 = min(m0 + 3u, p.M - 1u) * N;
+  let dr4 = min(m0 + 4u, p.M - 1u) * N;
+  let dr5 = min(m0 + 5u, p.M - 1u) * N;
+  let dr6 = min(m0 + 6u, p.M - 1u) * N;
+  let dr7 = min(m0 + 7u, p.M - 1u) * N;
+  let dr8 = min(m0 + 8u, p.M - 1u) * N;
+  let dr9 = min(m0 + 9u, p.M - 1u) * N;
+  let dr10 = min(m0 + 10u, p.M - 1u) * N;
+  let dr11 = min(m0 + 11u, p.M - 1u) * N;
+  let dr12 = min(m0 + 12u, p.M - 1u) * N;
+  let dr13 = min(m0 + 13u, p.M - 1u) * N;
+  let dr14 = min(m0 + 14u, p.M - 1u) * N;
+  let dr15 = min(m0 + 15u, p.M - 1u) * N;
+  let dr16 = min(m0 + 16u, p.M - 1u) * N;
+  let dr17 = min(m0 + 17u, p.M - 1u) * N;
+  let dr18 = min(m0 + 18u, p.M - 1u) * N;
+  let dr19 = min(m0 + 19u, p.M - 1u) * N;
+  let dr20 = min(m0 + 20u, p.M - 1u) * N;
+  let dr21 = min(m0 + 21u, p.M - 1u) * N;
+  let dr22 = min(m0 + 22u, p.M - 1u) * N;
+  let dr23 = min(m0 + 23u, p.M - 1u) * N;
+  let dr24 = min(m0 + 24u, p.M - 1u) * N;
+  let dr25 = min(m0 + 25u, p.M - 1u) * N;
+  let dr26 = min(m0 + 26u, p.M - 1u) * N;
+  let dr27 = min(m0 + 27u, p.M - 1u) * N;
+  let dr28 = min(m0 + 28u, p.M - 1u) * N;
+  let dr29 = min(m0 + 29u, p.M - 1u) * N;
+  let dr30 = min(m0 + 30u, p.M - 1u) * N;
+  let dr31 = min(m0 + 31u, p.M - 1u) * N;
+  var a0 = vec4<f32>(); var b0 = vec4<f32>();
+  var a1 = vec4<f32>(); var b1 = vec4<f32>();
+  var a2 = vec4<f32>(); var b2 = vec4<f32>();
+  var a3 = vec4<f32>(); var b3 = vec4<f32>();
+  var a4 = vec4<f32>(); var b4 = vec4<f32>();
+  var a5 = vec4<f32>(); var b5 = vec4<f32>();
+  var a6 = vec4<f32>(); var b6 = vec4<f32>();
+  var a7 = vec4<f32>(); var b7 = vec4<f32>();
+  var a8 = vec4<f32>(); var b8 = vec4<f32>();
+  var a9 = vec4<f32>(); var b9 = vec4<f32>();
+  var a10 = vec4<f32>(); var b10 = vec4<f32>();
+  var a11 = vec4<f32>(); var b11 = vec4<f32>();
+  var a12 = vec4<f32>(); var b12 = vec4<f32>();
+  var a13 = vec4<f32>(); var b13 = vec4<f32>();
+  var a14 = vec4<f32>(); var b14 = vec4<f32>();
+  var a15 = vec4<f32>(); var b15 = vec4<f32>();
+  var a16 = vec4<f32>(); var b16 = vec4<f32>();
+  var a17 = vec4<f32>(); var b17 = vec4<f32>();
+  var a18 = vec4<f32>(); var b18 = vec4<f32>();
+  var a19 = vec4<f32>(); var b19 = vec4<f32>();
+  var a20 = vec4<f32>(); var b20 = vec4<f32>();
+  var a21 = vec4<f32>(); var b21 = vec4<f32>();
+  var a22 = vec4<f32>(); var b22 = vec4<f32>();
+  var a23 = vec4<f32>(); var b23 = vec4<f32>();
+  var a24 = vec4<f32>(); var b24 = vec4<f32>();
+  var a25 = vec4<f32>(); var b25 = vec4<f32>();
+  var a26 = vec4<f32>(); var b26 = vec4<f32>();
+  var a27 = vec4<f32>(); var b27 = vec4<f32>();
+  var a28 = vec4<f32>(); var b28 = vec4<f32>();
+  var a29 = vec4<f32>(); var b29 = vec4<f32>();
+  var a30 = vec4<f32>(); var b30 = vec4<f32>();
+  var a31 = vec4<f32>(); var b31 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = x4[(dr0 + n) >> 2u];
+    let q1 = x4[(dr1 + n) >> 2u];
+    let q2 = x4[(dr2 + n) >> 2u];
+    let q3 = x4[(dr3 + n) >> 2u];
+    let q4 = x4[(dr4 + n) >> 2u];
+    let q5 = x4[(dr5 + n) >> 2u];
+    let q6 = x4[(dr6 + n) >> 2u];
+    let q7 = x4[(dr7 + n) >> 2u];
+    let q8 = x4[(dr8 + n) >> 2u];
+    let q9 = x4[(dr9 + n) >> 2u];
+    let q10 = x4[(dr10 + n) >> 2u];
+    let q11 = x4[(dr11 + n) >> 2u];
+    let q12 = x4[(dr12 + n) >> 2u];
+    let q13 = x4[(dr13 + n) >> 2u];
+    let q14 = x4[(dr14 + n) >> 2u];
+    let q15 = x4[(dr15 + n) >> 2u];
+    let q16 = x4[(dr16 + n) >> 2u];
+    let q17 = x4[(dr17 + n) >> 2u];
+    let q18 = x4[(dr18 + n) >> 2u];
+    let q19 = x4[(dr19 + n) >> 2u];
+    let q20 = x4[(dr20 + n) >> 2u];
+    let q21 = x4[(dr21 + n) >> 2u];
+    let q22 = x4[(dr22 + n) >> 2u];
+    let q23 = x4[(dr23 + n) >> 2u];
+    let q24 = x4[(dr24 + n) >> 2u];
+    let q25 = x4[(dr25 + n) >> 2u];
+    let q26 = x4[(dr26 + n) >> 2u];
+    let q27 = x4[(dr27 + n) >> 2u];
+    let q28 = x4[(dr28 + n) >> 2u];
+    let q29 = x4[(dr29 + n) >> 2u];
+    let q30 = x4[(dr30 + n) >> 2u];
+    let q31 = x4[(dr31 + n) >> 2u];
+    {
+      let wi = ((n + 0u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.x); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.x); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.x); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.x); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.x); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.x); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.x); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.x); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.x); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.x); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.x); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.x); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.x); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.x); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.x); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.x); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+      let g16 = vec4<f32>(q16.x); a16 = fma(g16, lo, a16); b16 = fma(g16, hi, b16);
+      let g17 = vec4<f32>(q17.x); a17 = fma(g17, lo, a17); b17 = fma(g17, hi, b17);
+      let g18 = vec4<f32>(q18.x); a18 = fma(g18, lo, a18); b18 = fma(g18, hi, b18);
+      let g19 = vec4<f32>(q19.x); a19 = fma(g19, lo, a19); b19 = fma(g19, hi, b19);
+      let g20 = vec4<f32>(q20.x); a20 = fma(g20, lo, a20); b20 = fma(g20, hi, b20);
+      let g21 = vec4<f32>(q21.x); a21 = fma(g21, lo, a21); b21 = fma(g21, hi, b21);
+      let g22 = vec4<f32>(q22.x); a22 = fma(g22, lo, a22); b22 = fma(g22, hi, b22);
+      let g23 = vec4<f32>(q23.x); a23 = fma(g23, lo, a23); b23 = fma(g23, hi, b23);
+      let g24 = vec4<f32>(q24.x); a24 = fma(g24, lo, a24); b24 = fma(g24, hi, b24);
+      let g25 = vec4<f32>(q25.x); a25 = fma(g25, lo, a25); b25 = fma(g25, hi, b25);
+      let g26 = vec4<f32>(q26.x); a26 = fma(g26, lo, a26); b26 = fma(g26, hi, b26);
+      let g27 = vec4<f32>(q27.x); a27 = fma(g27, lo, a27); b27 = fma(g27, hi, b27);
+      let g28 = vec4<f32>(q28.x); a28 = fma(g28, lo, a28); b28 = fma(g28, hi, b28);
+      let g29 = vec4<f32>(q29.x); a29 = fma(g29, lo, a29); b29 = fma(g29, hi, b29);
+      let g30 = vec4<f32>(q30.x); a30 = fma(g30, lo, a30); b30 = fma(g30, hi, b30);
+      let g31 = vec4<f32>(q31.x); a31 = fma(g31, lo, a31); b31 = fma(g31, hi, b31);
+    }
+    {
+      let wi = ((n + 1u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.y); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.y); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.y); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.y); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.y); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.y); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.y); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.y); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.y); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.y); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.y); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.y); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.y); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.y); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.y); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.y); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+      let g16 = vec4<f32>(q16.y); a16 = fma(g16, lo, a16); b16 = fma(g16, hi, b16);
+      let g17 = vec4<f32>(q17.y); a17 = fma(g17, lo, a17); b17 = fma(g17, hi, b17);
+      let g18 = vec4<f32>(q18.y); a18 = fma(g18, lo, a18); b18 = fma(g18, hi, b18);
+      let g19 = vec4<f32>(q19.y); a19 = fma(g19, lo, a19); b19 = fma(g19, hi, b19);
+      let g20 = vec4<f32>(q20.y); a20 = fma(g20, lo, a20); b20 = fma(g20, hi, b20);
+      let g21 = vec4<f32>(q21.y); a21 = fma(g21, lo, a21); b21 = fma(g21, hi, b21);
+      let g22 = vec4<f32>(q22.y); a22 = fma(g22, lo, a22); b22 = fma(g22, hi, b22);
+      let g23 = vec4<f32>(q23.y); a23 = fma(g23, lo, a23); b23 = fma(g23, hi, b23);
+      let g24 = vec4<f32>(q24.y); a24 = fma(g24, lo, a24); b24 = fma(g24, hi, b24);
+      let g25 = vec4<f32>(q25.y); a25 = fma(g25, lo, a25); b25 = fma(g25, hi, b25);
+      let g26 = vec4<f32>(q26.y); a26 = fma(g26, lo, a26); b26 = fma(g26, hi, b26);
+      let g27 = vec4<f32>(q27.y); a27 = fma(g27, lo, a27); b27 = fma(g27, hi, b27);
+      let g28 = vec4<f32>(q28.y); a28 = fma(g28, lo, a28); b28 = fma(g28, hi, b28);
+      let g29 = vec4<f32>(q29.y); a29 = fma(g29, lo, a29); b29 = fma(g29, hi, b29);
+      let g30 = vec4<f32>(q30.y); a30 = fma(g30, lo, a30); b30 = fma(g30, hi, b30);
+      let g31 = vec4<f32>(q31.y); a31 = fma(g31, lo, a31); b31 = fma(g31, hi, b31);
+    }
+    {
+      let wi = ((n + 2u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.z); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.z); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.z); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.z); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.z); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.z); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.z); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.z); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.z); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.z); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.z); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.z); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.z); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.z); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.z); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.z); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+      let g16 = vec4<f32>(q16.z); a16 = fma(g16, lo, a16); b16 = fma(g16, hi, b16);
+      let g17 = vec4<f32>(q17.z); a17 = fma(g17, lo, a17); b17 = fma(g17, hi, b17);
+      let g18 = vec4<f32>(q18.z); a18 = fma(g18, lo, a18); b18 = fma(g18, hi, b18);
+      let g19 = vec4<f32>(q19.z); a19 = fma(g19, lo, a19); b19 = fma(g19, hi, b19);
+      let g20 = vec4<f32>(q20.z); a20 = fma(g20, lo, a20); b20 = fma(g20, hi, b20);
+      let g21 = vec4<f32>(q21.z); a21 = fma(g21, lo, a21); b21 = fma(g21, hi, b21);
+      let g22 = vec4<f32>(q22.z); a22 = fma(g22, lo, a22); b22 = fma(g22, hi, b22);
+      let g23 = vec4<f32>(q23.z); a23 = fma(g23, lo, a23); b23 = fma(g23, hi, b23);
+      let g24 = vec4<f32>(q24.z); a24 = fma(g24, lo, a24); b24 = fma(g24, hi, b24);
+      let g25 = vec4<f32>(q25.z); a25 = fma(g25, lo, a25); b25 = fma(g25, hi, b25);
+      let g26 = vec4<f32>(q26.z); a26 = fma(g26, lo, a26); b26 = fma(g26, hi, b26);
+      let g27 = vec4<f32>(q27.z); a27 = fma(g27, lo, a27); b27 = fma(g27, hi, b27);
+      let g28 = vec4<f32>(q28.z); a28 = fma(g28, lo, a28); b28 = fma(g28, hi, b28);
+      let g29 = vec4<f32>(q29.z); a29 = fma(g29, lo, a29); b29 = fma(g29, hi, b29);
+      let g30 = vec4<f32>(q30.z); a30 = fma(g30, lo, a30); b30 = fma(g30, hi, b30);
+      let g31 = vec4<f32>(q31.z); a31 = fma(g31, lo, a31); b31 = fma(g31, hi, b31);
+    }
+    {
+      let wi = ((n + 3u) * KW + kw) * 2u;
+      let lo = w4[wi]; let hi = w4[wi + 1u];
+      let g0 = vec4<f32>(q0.w); a0 = fma(g0, lo, a0); b0 = fma(g0, hi, b0);
+      let g1 = vec4<f32>(q1.w); a1 = fma(g1, lo, a1); b1 = fma(g1, hi, b1);
+      let g2 = vec4<f32>(q2.w); a2 = fma(g2, lo, a2); b2 = fma(g2, hi, b2);
+      let g3 = vec4<f32>(q3.w); a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
+      let g4 = vec4<f32>(q4.w); a4 = fma(g4, lo, a4); b4 = fma(g4, hi, b4);
+      let g5 = vec4<f32>(q5.w); a5 = fma(g5, lo, a5); b5 = fma(g5, hi, b5);
+      let g6 = vec4<f32>(q6.w); a6 = fma(g6, lo, a6); b6 = fma(g6, hi, b6);
+      let g7 = vec4<f32>(q7.w); a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
+      let g8 = vec4<f32>(q8.w); a8 = fma(g8, lo, a8); b8 = fma(g8, hi, b8);
+      let g9 = vec4<f32>(q9.w); a9 = fma(g9, lo, a9); b9 = fma(g9, hi, b9);
+      let g10 = vec4<f32>(q10.w); a10 = fma(g10, lo, a10); b10 = fma(g10, hi, b10);
+      let g11 = vec4<f32>(q11.w); a11 = fma(g11, lo, a11); b11 = fma(g11, hi, b11);
+      let g12 = vec4<f32>(q12.w); a12 = fma(g12, lo, a12); b12 = fma(g12, hi, b12);
+      let g13 = vec4<f32>(q13.w); a13 = fma(g13, lo, a13); b13 = fma(g13, hi, b13);
+      let g14 = vec4<f32>(q14.w); a14 = fma(g14, lo, a14); b14 = fma(g14, hi, b14);
+      let g15 = vec4<f32>(q15.w); a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
+      let g16 = vec4<f32>(q16.w); a16 = fma(g16, lo, a16); b16 = fma(g16, hi, b16);
+      let g17 = vec4<f32>(q17.w); a17 = fma(g17, lo, a17); b17 = fma(g17, hi, b17);
+      let g18 = vec4<f32>(q18.w); a18 = fma(g18, lo, a18); b18 = fma(g18, hi, b18);
+      let g19 = vec4<f32>(q19.w); a19 = fma(g19, lo, a19); b19 = fma(g19, hi, b19);
+      let g20 = vec4<f32>(q20.w); a20 = fma(g20, lo, a20); b20 = fma(g20, hi, b20);
+      let g21 = vec4<f32>(q21.w); a21 = fma(g21, lo, a21); b21 = fma(g21, hi, b21);
+      let g22 = vec4<f32>(q22.w); a22 = fma(g22, lo, a22); b22 = fma(g22, hi, b22);
+      let g23 = vec4<f32>(q23.w); a23 = fma(g23, lo, a23); b23 = fma(g23, hi, b23);
+      let g24 = vec4<f32>(q24.w); a24 = fma(g24, lo, a24); b24 = fma(g24, hi, b24);
+      let g25 = vec4<f32>(q25.w); a25 = fma(g25, lo, a25); b25 = fma(g25, hi, b25);
+      let g26 = vec4<f32>(q26.w); a26 = fma(g26, lo, a26); b26 = fma(g26, hi, b26);
+      let g27 = vec4<f32>(q27.w); a27 = fma(g27, lo, a27); b27 = fma(g27, hi, b27);
+      let g28 = vec4<f32>(q28.w); a28 = fma(g28, lo, a28); b28 = fma(g28, hi, b28);
+      let g29 = vec4<f32>(q29.w); a29 = fma(g29, lo, a29); b29 = fma(g29, hi, b29);
+      let g30 = vec4<f32>(q30.w); a30 = fma(g30, lo, a30); b30 = fma(g30, hi, b30);
+      let g31 = vec4<f32>(q31.w); a31 = fma(g31, lo, a31); b31 = fma(g31, hi, b31);
+    }
   }
   if (m0 + 0u < p.M) {
     y4[((m0 + 0u) * KW + kw) * 2u] = a0;

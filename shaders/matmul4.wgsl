@@ -8,6 +8,7 @@
 //                 thread t takes scale segments t, t + KSPLIT, ... (one scale load per segment)
 //   mv4c_TN       the same with thread t taking words t, t + KSPLIT, ... (coalesced; a scale load per word)
 //   mm4_bwd_TMxU  dX[M,K] (+)= dY[M,N] · W         K % 8 == 0; TM rows × 8·U columns per invocation
+//   mm4_bwdv_TMxU the same reading dY as vec4, four n per step (N % 4 == 0)
 //   mm4_bwd_any   the same for any K
 // W [N,K] is packed row-major: flat element f = n*K + k is nibble (f & 7) of u32 word f >> 3, at bits
 // 4*((f & 7) ^ 1) (bnb puts element 2i in the HIGH nibble of byte i; byte j of a word is bits 8j..8j+7).
@@ -2265,6 +2266,8 @@ fn mv4c_8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 @group(0) @binding(7) var<storage, read> bdqmap: array<f32, 256>;
 // mm4_bwd_any writes dX as scalars
 @group(0) @binding(5) var<storage, read_write> dxs: array<f32>;
+// mm4_bwdv reads dY four n at a time (N % 4 == 0)
+@group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
 
 fn bscale(b: u32) -> f32 {
   if (DQ) {
@@ -3023,6 +3026,1369 @@ fn mm4_bwd_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
     a13_1 = fma(g13, lo1, a13_1); b13_1 = fma(g13, hi1, b13_1);
     a14_1 = fma(g14, lo1, a14_1); b14_1 = fma(g14, hi1, b14_1);
     a15_1 = fma(g15, lo1, a15_1); b15_1 = fma(g15, hi1, b15_1);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o8_1 = ((m0 + 8u) * KW + kw0 + 1u) * 2u;
+      dx4[o8_1] = select(vec4<f32>(), dx4[o8_1], acc) + a8_1;
+      dx4[o8_1 + 1u] = select(vec4<f32>(), dx4[o8_1 + 1u], acc) + b8_1;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o9_1 = ((m0 + 9u) * KW + kw0 + 1u) * 2u;
+      dx4[o9_1] = select(vec4<f32>(), dx4[o9_1], acc) + a9_1;
+      dx4[o9_1 + 1u] = select(vec4<f32>(), dx4[o9_1 + 1u], acc) + b9_1;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o10_1 = ((m0 + 10u) * KW + kw0 + 1u) * 2u;
+      dx4[o10_1] = select(vec4<f32>(), dx4[o10_1], acc) + a10_1;
+      dx4[o10_1 + 1u] = select(vec4<f32>(), dx4[o10_1 + 1u], acc) + b10_1;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o11_1 = ((m0 + 11u) * KW + kw0 + 1u) * 2u;
+      dx4[o11_1] = select(vec4<f32>(), dx4[o11_1], acc) + a11_1;
+      dx4[o11_1 + 1u] = select(vec4<f32>(), dx4[o11_1 + 1u], acc) + b11_1;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o12_1 = ((m0 + 12u) * KW + kw0 + 1u) * 2u;
+      dx4[o12_1] = select(vec4<f32>(), dx4[o12_1], acc) + a12_1;
+      dx4[o12_1 + 1u] = select(vec4<f32>(), dx4[o12_1 + 1u], acc) + b12_1;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o13_1 = ((m0 + 13u) * KW + kw0 + 1u) * 2u;
+      dx4[o13_1] = select(vec4<f32>(), dx4[o13_1], acc) + a13_1;
+      dx4[o13_1 + 1u] = select(vec4<f32>(), dx4[o13_1 + 1u], acc) + b13_1;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o14_1 = ((m0 + 14u) * KW + kw0 + 1u) * 2u;
+      dx4[o14_1] = select(vec4<f32>(), dx4[o14_1], acc) + a14_1;
+      dx4[o14_1 + 1u] = select(vec4<f32>(), dx4[o14_1 + 1u], acc) + b14_1;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
+      dx4[o15_1] = select(vec4<f32>(), dx4[o15_1], acc) + a15_1;
+      dx4[o15_1 + 1u] = select(vec4<f32>(), dx4[o15_1 + 1u], acc) + b15_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdv_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdv_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 8u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdv_4x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      let wi1 = (n + 0u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.x), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.x), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.x), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.x), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.x), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.x), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.x), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.x), hi1, b3_1);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      let wi1 = (n + 1u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.y), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.y), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.y), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.y), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.y), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.y), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.y), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.y), hi1, b3_1);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      let wi1 = (n + 2u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.z), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.z), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.z), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.z), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.z), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.z), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.z), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.z), hi1, b3_1);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      let wi1 = (n + 3u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.w), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.w), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.w), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.w), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.w), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.w), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.w), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.w), hi1, b3_1);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdv_8x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 8u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+      let wi1 = (n + 0u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.x), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.x), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.x), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.x), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.x), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.x), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.x), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.x), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.x), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.x), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.x), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.x), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.x), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.x), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.x), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.x), hi1, b7_1);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+      let wi1 = (n + 1u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.y), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.y), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.y), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.y), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.y), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.y), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.y), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.y), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.y), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.y), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.y), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.y), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.y), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.y), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.y), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.y), hi1, b7_1);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+      let wi1 = (n + 2u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.z), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.z), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.z), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.z), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.z), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.z), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.z), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.z), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.z), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.z), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.z), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.z), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.z), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.z), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.z), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.z), hi1, b7_1);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+      let wi1 = (n + 3u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.w), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.w), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.w), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.w), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.w), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.w), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.w), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.w), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.w), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.w), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.w), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.w), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.w), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.w), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.w), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.w), hi1, b7_1);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdv_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    let q8 = dy4[(dr8 + n) >> 2u];
+    let q9 = dy4[(dr9 + n) >> 2u];
+    let q10 = dy4[(dr10 + n) >> 2u];
+    let q11 = dy4[(dr11 + n) >> 2u];
+    let q12 = dy4[(dr12 + n) >> 2u];
+    let q13 = dy4[(dr13 + n) >> 2u];
+    let q14 = dy4[(dr14 + n) >> 2u];
+    let q15 = dy4[(dr15 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.x), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.x), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.x), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.x), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.x), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.x), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.x), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.x), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.x), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.x), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.x), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.x), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.x), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.x), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.x), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.x), hi0, b15_0);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.y), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.y), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.y), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.y), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.y), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.y), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.y), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.y), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.y), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.y), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.y), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.y), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.y), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.y), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.y), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.y), hi0, b15_0);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.z), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.z), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.z), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.z), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.z), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.z), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.z), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.z), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.z), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.z), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.z), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.z), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.z), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.z), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.z), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.z), hi0, b15_0);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.w), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.w), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.w), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.w), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.w), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.w), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.w), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.w), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.w), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.w), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.w), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.w), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.w), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.w), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.w), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.w), hi0, b15_0);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdv_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>(); var a8_1 = vec4<f32>(); var b8_1 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>(); var a9_1 = vec4<f32>(); var b9_1 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>(); var a10_1 = vec4<f32>(); var b10_1 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>(); var a11_1 = vec4<f32>(); var b11_1 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>(); var a12_1 = vec4<f32>(); var b12_1 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>(); var a13_1 = vec4<f32>(); var b13_1 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>(); var a14_1 = vec4<f32>(); var b14_1 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>(); var a15_1 = vec4<f32>(); var b15_1 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    let q8 = dy4[(dr8 + n) >> 2u];
+    let q9 = dy4[(dr9 + n) >> 2u];
+    let q10 = dy4[(dr10 + n) >> 2u];
+    let q11 = dy4[(dr11 + n) >> 2u];
+    let q12 = dy4[(dr12 + n) >> 2u];
+    let q13 = dy4[(dr13 + n) >> 2u];
+    let q14 = dy4[(dr14 + n) >> 2u];
+    let q15 = dy4[(dr15 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.x), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.x), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.x), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.x), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.x), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.x), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.x), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.x), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.x), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.x), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.x), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.x), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.x), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.x), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.x), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.x), hi0, b15_0);
+      let wi1 = (n + 0u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.x), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.x), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.x), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.x), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.x), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.x), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.x), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.x), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.x), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.x), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.x), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.x), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.x), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.x), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.x), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.x), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.x), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.x), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.x), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.x), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.x), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.x), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.x), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.x), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.x), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.x), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.x), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.x), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.x), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.x), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.x), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.x), hi1, b15_1);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.y), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.y), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.y), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.y), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.y), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.y), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.y), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.y), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.y), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.y), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.y), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.y), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.y), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.y), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.y), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.y), hi0, b15_0);
+      let wi1 = (n + 1u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.y), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.y), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.y), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.y), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.y), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.y), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.y), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.y), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.y), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.y), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.y), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.y), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.y), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.y), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.y), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.y), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.y), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.y), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.y), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.y), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.y), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.y), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.y), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.y), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.y), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.y), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.y), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.y), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.y), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.y), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.y), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.y), hi1, b15_1);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.z), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.z), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.z), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.z), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.z), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.z), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.z), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.z), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.z), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.z), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.z), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.z), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.z), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.z), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.z), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.z), hi0, b15_0);
+      let wi1 = (n + 2u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.z), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.z), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.z), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.z), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.z), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.z), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.z), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.z), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.z), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.z), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.z), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.z), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.z), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.z), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.z), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.z), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.z), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.z), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.z), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.z), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.z), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.z), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.z), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.z), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.z), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.z), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.z), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.z), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.z), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.z), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.z), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.z), hi1, b15_1);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.w), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.w), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.w), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.w), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.w), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.w), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.w), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.w), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.w), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.w), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.w), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.w), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.w), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.w), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.w), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.w), hi0, b15_0);
+      let wi1 = (n + 3u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.w), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.w), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.w), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.w), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.w), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.w), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.w), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.w), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.w), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.w), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.w), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.w), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.w), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.w), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.w), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.w), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.w), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.w), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.w), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.w), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.w), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.w), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.w), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.w), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.w), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.w), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.w), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.w), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.w), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.w), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.w), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.w), hi1, b15_1);
+    }
   }
   let acc = bp.flag != 0u;
   if (m0 + 0u < bp.M) {

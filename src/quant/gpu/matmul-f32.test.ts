@@ -53,6 +53,7 @@ describe('f32 matmul (generated tiles) vs float64', () => {
     [5, 17, 64],
     [17, 64, 136],
     [40, 9, 16],
+    [33, 12, 24],
   ] as const) {
     it(`forward y = x·Wᵀ, M=${M} N=${N} K=${K}`, async () => {
       const x = randn(M * K, M + K);
@@ -62,10 +63,11 @@ describe('f32 matmul (generated tiles) vs float64', () => {
     });
 
     for (const rows of F32_BWD_ROWS) {
-      it(`backward dX = dY·W, M=${M} N=${N} K=${K}, ${rows} rows per invocation`, async () => {
+      for (const vec of N % 4 === 0 ? [false, true] : [false])
+      it(`backward dX = dY·W, M=${M} N=${N} K=${K}, ${rows} rows per invocation${vec ? ', dY as vec4' : ''}`, async () => {
         const dy = randn(M * N, 3 * M + N);
         const w = randn(N * K, N + 2 * K);
-        const dx = matmulF32Backward(rt, rt.upload(dy), rt.upload(w), M, N, K, { rows });
+        const dx = matmulF32Backward(rt, rt.upload(dy), rt.upload(w), M, N, K, { rows, vec });
         expectClose(await rt.readF32(dx, M * K), ref(dy, M, N, K, (n, k) => w[n * K + k]!), 'dx');
       });
     }

@@ -167,6 +167,10 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     });
     for (const [btm, tkw] of BWD_TILES) configs.push({ bwd: { tm: btm, tkw, wg: 16 }, anyWg: 16 });
     for (const kernels of configs) await checkLinear(c, [1, 17, 33], { bias: true, kernels });
+    // the backward reading dY as vec4 (N % 4 == 0), and the scalar one at the same N
+    for (const [btm, tkw] of BWD_TILES) {
+      for (const vec of [false, true]) await checkLinear({ ...c, N: 36 }, [1, 17, 33], { kernels: { bwd: { tm: btm, tkw, wg: 16, vec } } });
+    }
     // the any-K kernels with another workgroup size
     await checkLinear({ ...c, K: 133 }, [1, 3, 17], { bias: true, kernels: { anyWg: 32 } });
   });

@@ -16,7 +16,7 @@ import {
   type Quant4Data,
 } from './gpu-quant.ts';
 import { checkFwdTile, pickFwdTile, type TileConfig } from './matmul-f32.ts';
-import { BWD_TILES, bwdEntry, fwdEntry, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
+import { BWD_TILES, bwdEntry, bwdvEntry, fwdEntry, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
 
@@ -25,6 +25,8 @@ export interface BwdTile {
   tm: number;
   tkw: number;
   wg: number;
+  /** Read dY as vec4, four n per step (needs N % 4 == 0; default: on CPU adapters when it does). */
+  vec?: boolean;
 }
 
 /**
@@ -269,7 +271,8 @@ export class Linear4 {
       const tiles = Math.ceil(M / t.tm) * tilesX;
       const [gx, gy] = grid2d(rt, Math.ceil(tiles / t.wg));
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate);
-      rt.dispatch(MATMUL4_SHADER, bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
+      const vec = (t.vec ?? isCpuAdapter(rt)) && N % 4 === 0;
+      rt.dispatch(MATMUL4_SHADER, vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
     } else {
       const wg = this.kernels.anyWg ?? 64;
       const tilesX = Math.ceil(K / 8);
