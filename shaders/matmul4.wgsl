@@ -14,7 +14,7 @@
 // 4*((f & 7) ^ 1) (bnb puts element 2i in the HIGH nibble of byte i; byte j of a word is bits 8j..8j+7).
 // With K % 8 == 0 each word holds 8 consecutive k of one row, so one u32 load feeds 8 multiply-adds, and
 // (blocksizes being multiples of 8) every word lies in one block. The K loop runs in segments of `seg`
-// words sharing one absmax (seg = blocksize/8 when K % blocksize == 0, else 1), so the scale is loaded
+// words sharing one absmax (seg = gcd(K, blocksize)/8: rows start on multiples of the gcd), so the scale is loaded
 // once per block. Codes are decoded two at a time through a 256-entry table of (code[b >> 4], code[b & 15])
 // per byte b (2 KB, built by the host from the 16 code values), read as scalars. absmax is plain f32 (DQ = false) or
 // double-quantized (DQ = true): u8 codes, a nested f32 absmax per 2^nestedShift blocks and a 256-entry

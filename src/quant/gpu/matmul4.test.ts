@@ -154,6 +154,9 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     await checkLinear({ type: 'nf4', blocksize: 64, dq: false, N: 33, K: 72, seed: 5 }, [1, 3, 17], { bias: true });
     await checkLinear({ type: 'nf4', blocksize: 32, dq: true, N: 17, K: 40, seed: 6 }, [1, 5]);
     await checkLinear({ type: 'fp4', blocksize: 4096, dq: false, N: 130, K: 48, seed: 7 }, [1, 9]);
+    // rows starting mid-block: scale segments of gcd(K, blocksize)/8 words (4 here), also in the matvec
+    await checkLinear({ type: 'nf4', blocksize: 64, dq: true, N: 7, K: 1376, seed: 12 }, [1, 17]);
+    await checkLinear({ type: 'nf4', blocksize: 64, dq: false, N: 9, K: 96, seed: 13 }, [1, 33], { kernels: { mv: { tn: 1, ksplit: 4, wg: 64 } } });
   });
 
   it('every generated tile and matvec configuration gives the same results', async () => {

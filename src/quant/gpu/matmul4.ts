@@ -173,7 +173,10 @@ export class Linear4 {
     const w = this.weight;
     const nested = w.nested;
     const K = this.K;
-    const seg = K % w.blocksize === 0 ? w.blocksize / 8 : 1;
+    // Words sharing one absmax in every row: every row starts at a multiple of gcd(K, blocksize),
+    // so runs of gcd/8 words from a multiple of it never cross a block boundary (K % 8 == 0 here;
+    // the per-element kernels ignore seg).
+    const seg = K % 8 === 0 ? gcd(K, w.blocksize) / 8 : 1;
     return rt.uniform(
       [
         M,
@@ -288,4 +291,9 @@ export class Linear4 {
     if (this.ownsWeight) destroyQuant4(this.weight);
     if (this.ownsBias) this.bias?.destroy();
   }
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }
