@@ -229,6 +229,57 @@ fn b_row4(k: u32, n0: u32) -> vec4<f32> {
   return v;
 }
 
+// Four vec4 rows: A rows over k (a_quad) or B rows over n (b_quad), for one step of four k.
+struct Quad {
+  r0: vec4<f32>,
+  r1: vec4<f32>,
+  r2: vec4<f32>,
+  r3: vec4<f32>,
+}
+
+// A[m0..m0+3 (clamped), k..k+3] as four rows over k.
+fn a_quad(m0: u32, k: u32) -> Quad {
+  if (TA) {
+    // Aᵀ stored [K, M]: four columns over m (A[m0..m0+3, k + j]), transposed
+    let c0 = a4[(p.offA + k * p.M + m0) / 4u];
+    let c1 = a4[(p.offA + (k + 1u) * p.M + m0) / 4u];
+    let c2 = a4[(p.offA + (k + 2u) * p.M + m0) / 4u];
+    let c3 = a4[(p.offA + (k + 3u) * p.M + m0) / 4u];
+    return Quad(vec4<f32>(c0.x, c1.x, c2.x, c3.x), vec4<f32>(c0.y, c1.y, c2.y, c3.y),
+                vec4<f32>(c0.z, c1.z, c2.z, c3.z), vec4<f32>(c0.w, c1.w, c2.w, c3.w));
+  }
+  return Quad(a_row4(min(m0, p.M - 1u), k), a_row4(min(m0 + 1u, p.M - 1u), k),
+              a_row4(min(m0 + 2u, p.M - 1u), k), a_row4(min(m0 + 3u, p.M - 1u), k));
+}
+
+// B[k..k+3, n0..n0+3 (clamped)] as four rows over n.
+fn b_quad(k: u32, n0: u32) -> Quad {
+  if (TB) {
+    // Bᵀ stored [N, K]: four columns over k (B[k..k+3, n]), transposed
+    let ba = b4[(p.offB + min(n0, p.N - 1u) * p.K + k) / 4u];
+    let bb = b4[(p.offB + min(n0 + 1u, p.N - 1u) * p.K + k) / 4u];
+    let bc = b4[(p.offB + min(n0 + 2u, p.N - 1u) * p.K + k) / 4u];
+    let bd = b4[(p.offB + min(n0 + 3u, p.N - 1u) * p.K + k) / 4u];
+    return Quad(vec4<f32>(ba.x, bb.x, bc.x, bd.x), vec4<f32>(ba.y, bb.y, bc.y, bd.y),
+                vec4<f32>(ba.z, bb.z, bc.z, bd.z), vec4<f32>(ba.w, bb.w, bc.w, bd.w));
+  }
+  return Quad(b_row4(k, n0), b_row4(k + 1u, n0), b_row4(k + 2u, n0), b_row4(k + 3u, n0));
+}
+
+// c + x · [y.r0; y.r1; y.r2; y.r3] (one row of A over four k times four rows of B)
+fn madd(c: vec4<f32>, x: vec4<f32>, y: Quad) -> vec4<f32> {
+  return fma(vec4<f32>(x.w), y.r3, fma(vec4<f32>(x.z), y.r2, fma(vec4<f32>(x.y), y.r1, fma(vec4<f32>(x.x), y.r0, c))));
+}
+
+fn store_row(m: u32, n0: u32, v: vec4<f32>) {
+  if (C4) {
+    store_v4(m, n0, v);
+  } else {
+    store_v4_any(m, n0, v);
+  }
+}
+
+// 4×4 tile of C per invocation (tiles = ceil(M/4) · ceil(N/4)).
 @compute @workgroup_size(WG)
 fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x + gid.y * p.gridX;
@@ -237,87 +288,63 @@ fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let m0 = (t / p.tilesN) * 4u;
   let n0 = (t % p.tilesN) * 4u;
-  let ma = min(m0, p.M - 1u);
-  let mb = min(m0 + 1u, p.M - 1u);
-  let mc = min(m0 + 2u, p.M - 1u);
-  let md = min(m0 + 3u, p.M - 1u);
-  let na = min(n0, p.N - 1u);
-  let nb = min(n0 + 1u, p.N - 1u);
-  let nc = min(n0 + 2u, p.N - 1u);
-  let nd = min(n0 + 3u, p.N - 1u);
   var ca = vec4<f32>();  // C[m0 + i, n0..n0+3] for i = a, b, c, d
   var cb = vec4<f32>();
   var cc = vec4<f32>();
   var cd = vec4<f32>();
   for (var k = p.k0; k < p.k1; k += 4u) {
-    // A as four rows over k: xa = A[ma, k..k+3], ...
-    var xa: vec4<f32>;
-    var xb: vec4<f32>;
-    var xc: vec4<f32>;
-    var xd: vec4<f32>;
-    if (TA) {
-      // Aᵀ stored [K, M]: four columns over m (A[m0..m0+3, k + j]), transposed
-      let c0 = a4[(p.offA + k * p.M + m0) / 4u];
-      let c1 = a4[(p.offA + (k + 1u) * p.M + m0) / 4u];
-      let c2 = a4[(p.offA + (k + 2u) * p.M + m0) / 4u];
-      let c3 = a4[(p.offA + (k + 3u) * p.M + m0) / 4u];
-      xa = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
-      xb = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
-      xc = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
-      xd = vec4<f32>(c0.w, c1.w, c2.w, c3.w);
-    } else {
-      xa = a_row4(ma, k);
-      xb = a_row4(mb, k);
-      xc = a_row4(mc, k);
-      xd = a_row4(md, k);
-    }
-    // B as four rows over n: y0 = B[k, n0..n0+3], ...
-    var y0: vec4<f32>;
-    var y1: vec4<f32>;
-    var y2: vec4<f32>;
-    var y3: vec4<f32>;
-    if (TB) {
-      // Bᵀ stored [N, K]: four columns over k (B[k..k+3, n]), transposed
-      let ba = b4[(p.offB + na * p.K + k) / 4u];
-      let bb = b4[(p.offB + nb * p.K + k) / 4u];
-      let bc = b4[(p.offB + nc * p.K + k) / 4u];
-      let bd = b4[(p.offB + nd * p.K + k) / 4u];
-      y0 = vec4<f32>(ba.x, bb.x, bc.x, bd.x);
-      y1 = vec4<f32>(ba.y, bb.y, bc.y, bd.y);
-      y2 = vec4<f32>(ba.z, bb.z, bc.z, bd.z);
-      y3 = vec4<f32>(ba.w, bb.w, bc.w, bd.w);
-    } else {
-      y0 = b_row4(k, n0);
-      y1 = b_row4(k + 1u, n0);
-      y2 = b_row4(k + 2u, n0);
-      y3 = b_row4(k + 3u, n0);
-    }
-    ca = fma(vec4<f32>(xa.x), y0, ca);
-    ca = fma(vec4<f32>(xa.y), y1, ca);
-    ca = fma(vec4<f32>(xa.z), y2, ca);
-    ca = fma(vec4<f32>(xa.w), y3, ca);
-    cb = fma(vec4<f32>(xb.x), y0, cb);
-    cb = fma(vec4<f32>(xb.y), y1, cb);
-    cb = fma(vec4<f32>(xb.z), y2, cb);
-    cb = fma(vec4<f32>(xb.w), y3, cb);
-    cc = fma(vec4<f32>(xc.x), y0, cc);
-    cc = fma(vec4<f32>(xc.y), y1, cc);
-    cc = fma(vec4<f32>(xc.z), y2, cc);
-    cc = fma(vec4<f32>(xc.w), y3, cc);
-    cd = fma(vec4<f32>(xd.x), y0, cd);
-    cd = fma(vec4<f32>(xd.y), y1, cd);
-    cd = fma(vec4<f32>(xd.z), y2, cd);
-    cd = fma(vec4<f32>(xd.w), y3, cd);
+    let x = a_quad(m0, k);
+    let y = b_quad(k, n0);
+    ca = madd(ca, x.r0, y);
+    cb = madd(cb, x.r1, y);
+    cc = madd(cc, x.r2, y);
+    cd = madd(cd, x.r3, y);
   }
-  if (C4) {
-    store_v4(m0 + 0u, n0, ca);
-    store_v4(m0 + 1u, n0, cb);
-    store_v4(m0 + 2u, n0, cc);
-    store_v4(m0 + 3u, n0, cd);
-  } else {
-    store_v4_any(m0 + 0u, n0, ca);
-    store_v4_any(m0 + 1u, n0, cb);
-    store_v4_any(m0 + 2u, n0, cc);
-    store_v4_any(m0 + 3u, n0, cd);
+  store_row(m0 + 0u, n0, ca);
+  store_row(m0 + 1u, n0, cb);
+  store_row(m0 + 2u, n0, cc);
+  store_row(m0 + 3u, n0, cd);
+}
+
+// 4×8 tile of C per invocation (tiles = ceil(M/4) · ceil(N/8)): each A quad feeds two B quads.
+@compute @workgroup_size(WG)
+fn gemm_v4w(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesN) * 4u;
+  let n0 = (t % p.tilesN) * 8u;
+  let n1 = n0 + 4u;
+  var ca = vec4<f32>();
+  var cb = vec4<f32>();
+  var cc = vec4<f32>();
+  var cd = vec4<f32>();
+  var ea = vec4<f32>();  // columns n1..n1+3
+  var eb = vec4<f32>();
+  var ec = vec4<f32>();
+  var ed = vec4<f32>();
+  for (var k = p.k0; k < p.k1; k += 4u) {
+    let x = a_quad(m0, k);
+    let y = b_quad(k, n0);
+    let z = b_quad(k, min(n1, p.N - 1u));
+    ca = madd(ca, x.r0, y);
+    cb = madd(cb, x.r1, y);
+    cc = madd(cc, x.r2, y);
+    cd = madd(cd, x.r3, y);
+    ea = madd(ea, x.r0, z);
+    eb = madd(eb, x.r1, z);
+    ec = madd(ec, x.r2, z);
+    ed = madd(ed, x.r3, z);
+  }
+  store_row(m0 + 0u, n0, ca);
+  store_row(m0 + 1u, n0, cb);
+  store_row(m0 + 2u, n0, cc);
+  store_row(m0 + 3u, n0, cd);
+  if (n1 < p.N) {
+    store_row(m0 + 0u, n1, ea);
+    store_row(m0 + 1u, n1, eb);
+    store_row(m0 + 2u, n1, ec);
+    store_row(m0 + 3u, n1, ed);
   }
 }

@@ -85,9 +85,10 @@ describe('gemm (f32, transposes, accumulate)', () => {
     for (const [M, N, K] of v4shapes) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'v4' };
+          for (const kernel of ['v4', 'v4w'] as const) {
+          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel };
           if (!v4Fits(s)) continue;
-          it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
+          it(`${kernel}: M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
             const a = rand(M * K, M * 7 + K);
             const b = rand(K * N, N * 13 + K);
             const c0 = rand(M * N, 99);
@@ -100,6 +101,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
             for (let i = 0; i < M * N; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
             [ga, gb, gc].forEach((x) => x.destroy());
           });
+          }
         }
       }
     }
@@ -113,13 +115,14 @@ describe('gemm (f32, transposes, accumulate)', () => {
       expect(() => gemm(rt, rt.create(64), rt.create(64), rt.create(64), { M: 2, N: 2, K: 2, kernel: 'v4' })).toThrow(/vec4 kernel cannot run/);
     });
 
-    it('reads and writes at element offsets', async () => {
-      const [M, N, K] = [5, 8, 12];
+    for (const kernel of ['v4', 'v4w'] as const)
+    it(`${kernel}: reads and writes at element offsets`, async () => {
+      const [M, N, K] = [5, 12, 12];
       const a = rand(4 + M * K, 5);
       const b = rand(8 + K * N, 6);
       const c = new Float32Array(4 + M * N).fill(7);
       const gc = rt.upload(c);
-      gemm(rt, rt.upload(a), rt.upload(b), gc, { M, N, K, offA: 4, offB: 8, offC: 3, kernel: 'v4' });
+      gemm(rt, rt.upload(a), rt.upload(b), gc, { M, N, K, offA: 4, offB: 8, offC: 3, kernel });
       const got = await rt.readF32(gc, c.length);
       const want = gemmRef(a.subarray(4), b.subarray(8), null, { M, N, K });
       expect([...got.subarray(0, 3)]).toEqual([7, 7, 7]);
@@ -128,14 +131,15 @@ describe('gemm (f32, transposes, accumulate)', () => {
     });
 
     for (const on of ['A', 'B', 'C'] as const) {
-      it(`fused dropout on ${on} matches the reference mask`, async () => {
-        const s: GemmShape = { M: 13, N: 8, K: 20, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel: 'v4' };
+      for (const kernel of ['v4', 'v4w'] as const)
+      it(`${kernel}: fused dropout on ${on} matches the reference mask`, async () => {
+        const s: GemmShape = { M: 13, N: 12, K: 20, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel };
         const a = rand(13 * 20, 1);
-        const b = rand(20 * 8, 2);
-        const c0 = rand(13 * 8, 3);
+        const b = rand(20 * 12, 2);
+        const c0 = rand(13 * 12, 3);
         const gc = rt.upload(c0);
         gemm(rt, rt.upload(a), rt.upload(b), gc, s);
-        const got = await rt.readF32(gc, 13 * 8);
+        const got = await rt.readF32(gc, 13 * 12);
         const want = gemmRef(a, b, c0, s);
         const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
         got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(3e-5));

@@ -27,8 +27,11 @@ export interface GemmShape {
    * transposed), 'B' (B [K,N], not transposed) or 'C' (the product, before accumulation).
    */
   dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number };
-  /** Force a kernel (tests); default: gemm_v4 on CPU adapters when the shape allows, else gemm. */
-  kernel?: 'scalar' | 'v4';
+  /**
+   * Force a kernel (tests): 'scalar' (gemm), 'v4' (gemm_v4, 4×4 tiles) or 'v4w' (gemm_v4w, 4×8).
+   * Default: v4w (v4 when N < 8) on CPU adapters when the shape allows, else scalar.
+   */
+  kernel?: 'scalar' | 'v4' | 'v4w';
 }
 
 /** Whether the vec4 kernel can run this shape (see the top of the file). */
@@ -48,27 +51,27 @@ const TILE = 4;
 export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s: GemmShape): void {
   const { M, N, K } = s;
   if (M === 0 || N === 0) return;
-  const tilesN = Math.ceil(N / TILE);
-  const tiles = Math.ceil(M / TILE) * tilesN;
-  const groups = Math.ceil(tiles / WG);
-  const [gx, gy] = grid(rt, groups);
   const d = s.dropout;
   if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
+  // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
+  const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
+  const kernel = s.kernel ?? (isCpuAdapter(rt) && v4Fits(s) && cCovered ? (N >= 8 ? 'v4w' : 'v4') : 'scalar');
+  const vec = kernel !== 'scalar';
+  if (vec && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
+  const tilesN = Math.ceil(N / (kernel === 'v4w' ? 2 * TILE : TILE));
+  const tiles = Math.ceil(M / TILE) * tilesN;
+  const [gx, gy] = grid(rt, Math.ceil(tiles / WG));
   const words = [
     M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,
     d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
   ];
   const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
-  // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
-  const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
-  const v4 = s.kernel === 'v4' || (s.kernel === undefined && isCpuAdapter(rt) && v4Fits(s) && cCovered);
-  if (v4 && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
-  rt.dispatch('gemm', v4 ? 'gemm_v4' : 'gemm', [params, a, b, c], [gx, gy], {
+  rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w' }[kernel], [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
     WG,
     DROP: d ? { A: 1, B: 2, C: 3 }[d.on] : 0,
-    ...(v4 ? { C4: N % 4 === 0 && (s.offC ?? 0) % 4 === 0 ? 1 : 0 } : {}),
+    ...(vec ? { C4: N % 4 === 0 && (s.offC ?? 0) % 4 === 0 ? 1 : 0 } : {}),
   });
 }
 
