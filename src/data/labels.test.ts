@@ -8,8 +8,9 @@ import type { Message } from './formats.ts';
 import { renderChat, tokenizeExample, type TokenizedExample } from './labels.ts';
 import { chatTemplateFromConfig, createChatTemplate, type ChatTemplate } from './template.ts';
 import {
-  byteTokenizerJson, CHATML_SPECIALS, LLAMA2_CONFIG, LLAMA3_CONFIG, LLAMA3_SPECIALS, QWEN25_CONFIG, sharedPath, SMOLLM2_CONFIG, ZEPHYR_CONFIG,
+  byteTokenizerJson, CHATML_SPECIALS, LLAMA2_CONFIG, LLAMA3_CONFIG, LLAMA3_SPECIALS, QWEN25_CONFIG, SMOLLM2_CONFIG, ZEPHYR_CONFIG,
 } from './test-fixtures.ts';
+import { sharedPath } from '../node/shared.ts';
 import { createDataTokenizer, type DataTokenizer } from './tokenize.ts';
 
 const conv: Message[] = [

@@ -1,9 +1,7 @@
 // Test fixtures for the data pipeline (imported by *.test.ts only): a tiny self-contained byte-level
 // BPE tokenizer.json, tokenizer_config.json texts with real chat templates reproduced from the Hub
-// (as JSON, escapes and all), and the location of the optional ../shared reference tokenizers.
-
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// (as JSON, escapes and all). The optional ../shared reference tokenizers are found with
+// src/node/shared.ts.
 
 /** GPT-2's bytes_to_unicode: byte → printable stand-in character. */
 function bytesToUnicode(): string[] {
@@ -98,9 +96,3 @@ export const LLAMA2_CONFIG = String.raw`{
 export const CHATML_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 export const LLAMA3_SPECIALS = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'];
 export const SP_SPECIALS = ['<unk>', '<s>', '</s>'];
-
-/** The shared reference folder (../shared from the repo root), or null when this checkout has none. */
-export function sharedPath(rel: string): string | null {
-  const p = fileURLToPath(new URL(`../../../shared/${rel}`, import.meta.url));
-  return existsSync(p) ? p : null;
-}

@@ -4,7 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { byteTokenizerJson, CHATML_SPECIALS, sharedPath } from './test-fixtures.ts';
+import { byteTokenizerJson, CHATML_SPECIALS } from './test-fixtures.ts';
+import { sharedPath } from '../node/shared.ts';
 import { createDataTokenizer, type DataTokenizer } from './tokenize.ts';
 
 const texts = [

@@ -452,8 +452,10 @@ export function isCpuAdapter(rt: GpuRuntime): boolean {
  */
 export function grid(rt: GpuRuntime, groups: number): [number, number] {
   const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
-  if (groups <= max) return [groups, 1];
-  return [max, Math.ceil(groups / max)];
+  if (groups <= max) return [Math.max(groups, 0), 1];
+  // balanced: as few overrun workgroups in the last row as the limit allows
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
 }
 
 export function align4(n: number): number {

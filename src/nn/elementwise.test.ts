@@ -47,7 +47,8 @@ describe('elementwise', () => {
 
   it('spreads more than 65535 workgroups over a 2D grid', async () => {
     expect(grid(rt, 65535)).toEqual([65535, 1]);
-    expect(grid(rt, 65536)).toEqual([65535, 2]);
+    expect(grid(rt, 65536)).toEqual([32768, 2]); // balanced rows
+    expect(grid(rt, 65535 * 2 + 1)).toEqual([43691, 3]);
     const n = 65536 * 256 + 3;
     const a = rt.create(n * 4);
     fill(rt, a, n, 1);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliError } from '../args.ts';
 import { dataCommand, runDataCommand } from './data.ts';
-import { byteTokenizerJson, CHATML_SPECIALS, QWEN25_CONFIG, sharedPath } from '../../data/test-fixtures.ts';
+import { byteTokenizerJson, CHATML_SPECIALS, QWEN25_CONFIG } from '../../data/test-fixtures.ts';
+import { sharedPath } from '../../node/shared.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'qlora-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@
 // doubleQuantize) from the GPU's absmax: its offset is a mean over all blocks whose f32 result depends on
 // the summation order, and the CPU reference defines that order. It touches only n/blocksize values.
 
-import { isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
 import { ALLOWED_BLOCKSIZES } from '../blockwise4.ts';
 import { dynamicMap256, FP4_DEQUANT_LUT, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS, type QuantType } from '../codes.ts';
 import { doubleQuantize, NESTED_BLOCKSIZE, rebuildAbsmax } from '../double-quant.ts';
@@ -89,16 +89,6 @@ function checkBlocksize(bs: number): void {
   if (!ALLOWED_BLOCKSIZES.includes(bs)) {
     throw new Error(`blocksize ${bs} is not supported (expected one of ${ALLOWED_BLOCKSIZES.join(', ')})`);
   }
-}
-
-/**
- * A 1D workgroup count as a 2D grid within the device's per-dimension limit: [x, y] with x*y >= count.
- */
-export function grid2d(rt: GpuRuntime, count: number): [number, number] {
-  const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
-  if (count <= max) return [Math.max(count, 0), 1];
-  const y = Math.ceil(count / max);
-  return [Math.ceil(count / y), y];
 }
 
 /**
@@ -249,7 +239,7 @@ export function gpuDequantize4(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer, op
   if (nWords === 0) return dst;
   const fast = t.absmaxSafe && !opts.exact;
   const nested = t.nested;
-  const [gx, gy] = grid2d(rt, Math.ceil(nWords / DWG));
+  const [gx, gy] = grid(rt, Math.ceil(nWords / DWG));
   const params = rt.uniform(
     [
       nWords,
@@ -287,7 +277,7 @@ export function gpuRebuildAbsmax(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer, 
   if (!t.nested) throw new Error('gpuRebuildAbsmax: the tensor is not double-quantized');
   const nb = Math.ceil(t.n / t.blocksize);
   const dst = out ?? rt.create(nb * 4, 'absmax-f32');
-  const [gx, gy] = grid2d(rt, Math.ceil(nb / DWG));
+  const [gx, gy] = grid(rt, Math.ceil(nb / DWG));
   const params = rt.uniform(
     [nb, gx * DWG, opts.ftz === false ? 0 : 1, t.nested.offset, log2Exact(t.nested.nestedBlocksize, 'nested blocksize')],
     'uuufu',
@@ -322,7 +312,7 @@ export function gpuQuantize4(rt: GpuRuntime, src: GPUBuffer, n: number, opts: Qu
   const absmax = rt.create(Math.max(4, nb * 4), 'quant4-absmax');
   const codeValues = defaultDequantCode(opts.type);
   if (nb > 0) {
-    const [gx, gy] = grid2d(rt, Math.ceil(nb / bpw));
+    const [gx, gy] = grid(rt, Math.ceil(nb / bpw));
     const params = rt.uniform([
       n,
       nWords,

@@ -2,8 +2,7 @@
 // same tiles as the fused 4-bit kernel (the benchmark baseline, and a general f32 matmul for the
 // training engine), and the vec4 copy kernel (the bandwidth baseline). Tile choice per adapter and shape.
 
-import { isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
-import { grid2d } from './gpu-quant.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
 import { f32BwdEntry, f32BwdvEntry, f32Entry, F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
 
 export const MATMUL_SHADER = 'matmul';
@@ -75,7 +74,7 @@ export function matmulF32(
   if (fast) checkFwdTile(tile);
   const tilesX = Math.ceil(N / tile.tn);
   const tiles = Math.ceil(M / tile.tm) * tilesX;
-  const [gx, gy] = grid2d(rt, Math.ceil(tiles / tile.wg));
+  const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
   const params = rt.uniform([M, N, K, Math.floor(K / 8), tilesX, tiles, gx * tile.wg, opts.bias ? 1 : 0]);
   rt.dispatch(MATMUL_SHADER, fast ? f32Entry(tile.tm, tile.tn) : 'mm_f32_any', [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
     WG: tile.wg,
@@ -110,7 +109,7 @@ export function matmulF32Backward(
   const wg = opts.wg ?? 64;
   const KW = K / 8;
   const tiles = Math.ceil(M / tm) * KW;
-  const [gx, gy] = grid2d(rt, Math.ceil(tiles / wg));
+  const [gx, gy] = grid(rt, Math.ceil(tiles / wg));
   const params = rt.uniform([M, N, K, KW, KW, tiles, gx * wg, 0]);
   // dY as vec4, four n per step, on CPU adapters when N % 4 == 0 (1.3–1.5× there, as the 4-bit backward)
   const vec = (opts.vec ?? isCpuAdapter(rt)) && N % 4 === 0;
@@ -122,7 +121,7 @@ export function matmulF32Backward(
 export function copyF32(rt: GpuRuntime, src: GPUBuffer, dst: GPUBuffer, n: number, wg = 64): void {
   const n4 = Math.ceil(n / 4);
   const inv = Math.ceil(n4 / 2);
-  const [gx, gy] = grid2d(rt, Math.ceil(inv / wg));
+  const [gx, gy] = grid(rt, Math.ceil(inv / wg));
   const params = rt.uniform([n4, gx * wg]);
   rt.dispatch(MATMUL_SHADER, 'copy_v4', [params, src, dst], [gx, gy], { WG: wg });
 }

@@ -2,12 +2,12 @@
 // dequantize-then-float64-matmul, on awkward shapes (Node, Dawn; SwiftShader when there is no GPU).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../../gpu/node.ts';
-import type { GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, type GpuRuntime } from '../../gpu/runtime.ts';
 import { gaussian, mulberry32 } from '../../util/random.ts';
 import { dequantize4bit, quantize4bit } from '../blockwise4.ts';
 import { dynamicMap256, type QuantType } from '../codes.ts';
 import { doubleQuantize, rebuildAbsmax } from '../double-quant.ts';
-import { gpuCheckAbsmax, gpuDequantize4, gpuDoubleQuantize, gpuQuantize4, grid2d, readQuant4 } from './gpu-quant.ts';
+import { gpuCheckAbsmax, gpuDequantize4, gpuDoubleQuantize, gpuQuantize4, readQuant4 } from './gpu-quant.ts';
 import { Linear4, type Linear4Kernels } from './matmul4.ts';
 import { BWD_TILES, FWD_TILES, MV_ROWS } from './wgsl-gen.ts';
 import { copyF32, matmulF32 } from './matmul-f32.ts';
@@ -252,7 +252,9 @@ function smallGridRuntime(rt: GpuRuntime, max: number): GpuRuntime {
 describe('2D dispatch grids', () => {
   it('every kernel indexes a 2D grid correctly (per-dimension limit forced to 3 workgroups)', async () => {
     const srt = smallGridRuntime(rt, 3);
-    expect(grid2d(srt, 10)).toEqual([3, 4]);
+    expect(grid(srt, 10)).toEqual([3, 4]);
+    expect(grid(srt, 4)).toEqual([2, 2]); // balanced rows
+    expect(grid(srt, 3)).toEqual([3, 1]);
     // quantize + dequantize (plain, DQ, exact) against the CPU reference
     const n = 20001;
     const data = randn(n, 21, 0.02);

@@ -6,10 +6,9 @@
 // Kernels: shaders/matmul4.wgsl. K % 8 == 0 takes the word-aligned fast kernels (each u32 word = 8
 // consecutive k of one row); any other K takes the per-element kernels.
 
-import { isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
 import {
   destroyQuant4,
-  grid2d,
   log2Exact,
   uploadQuant4,
   type GpuQuant4,
@@ -215,7 +214,7 @@ export class Linear4 {
     const tile = fast ? (this.kernels.fwd ?? pickFwdTile(rt, M, N)) : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? 64 };
     const tilesX = Math.ceil(N / tile.tn);
     const tiles = Math.ceil(M / tile.tm) * tilesX;
-    const [gx, gy] = grid2d(rt, Math.ceil(tiles / tile.wg));
+    const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
     const [absmax, nested, map] = this.scaleBindings(rt);
     const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias);
     const h = helperBuffers(rt);
@@ -238,7 +237,7 @@ export class Linear4 {
     const mv = this.kernels.mv ?? pickMv(rt);
     const rowsPerGroup = (mv.wg / mv.ksplit) * mv.tn;
     const groups = Math.ceil(N / rowsPerGroup);
-    const [gx, gy] = grid2d(rt, groups);
+    const [gx, gy] = grid(rt, groups);
     const [absmax, nested, map] = this.scaleBindings(rt);
     const params = this.params(rt, 1, 0, groups, gx, !!this.bias);
     const h = helperBuffers(rt);
@@ -272,7 +271,7 @@ export class Linear4 {
       const t = this.kernels.bwd ?? pickBwdTile(rt, M, K);
       const tilesX = Math.ceil(K / 8 / t.tkw);
       const tiles = Math.ceil(M / t.tm) * tilesX;
-      const [gx, gy] = grid2d(rt, Math.ceil(tiles / t.wg));
+      const [gx, gy] = grid(rt, Math.ceil(tiles / t.wg));
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate);
       const vec = (t.vec ?? isCpuAdapter(rt)) && N % 4 === 0;
       rt.dispatch(MATMUL4_SHADER, vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
@@ -280,7 +279,7 @@ export class Linear4 {
       const wg = this.kernels.anyWg ?? 64;
       const tilesX = Math.ceil(K / 8);
       const tiles = Math.ceil(M / 4) * tilesX;
-      const [gx, gy] = grid2d(rt, Math.ceil(tiles / wg));
+      const [gx, gy] = grid(rt, Math.ceil(tiles / wg));
       const params = this.params(rt, M, tilesX, tiles, gx * wg, accumulate);
       rt.dispatch(MATMUL4_SHADER, 'mm4_bwd_any', [params, ...bindings], [gx, gy], { WG: wg, DQ });
     }
