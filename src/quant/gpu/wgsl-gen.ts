@@ -355,6 +355,36 @@ fn bcodes_hi(w: u32) -> vec4<f32> {
 }
 `;
 
+/**
+ * The n loop of a backward tile (dX = dY·W walks n over dY's columns): one n per step with dY(m, n)
+ * read as a scalar (`load.scalar`), or with `vec` four n per step from one vec4 of dY per row
+ * (`load.quad`; N % 4 == 0). `step(n, g, indent)` writes one n's work given g(i) = dY(m0 + i, n)
+ * broadcast to a vec4.
+ */
+function dyLoop(
+  a: (s: string) => void,
+  tm: number,
+  vec: boolean,
+  load: { scalar: (i: number) => string; quad: (i: number) => string },
+  step: (n: string, g: (i: number) => string, ind: string) => void,
+): void {
+  if (vec) {
+    a(`  for (var n = 0u; n < N; n += 4u) {`);
+    for (const i of range(tm)) a(`    let q${i} = ${load.quad(i)};`);
+    ['x', 'y', 'z', 'w'].forEach((c, k) => {
+      a(`    {`);
+      step(`(n + ${k}u)`, (i) => `vec4<f32>(q${i}.${c})`, '      ');
+      a(`    }`);
+    });
+    a(`  }`);
+  } else {
+    a(`  for (var n = 0u; n < N; n++) {`);
+    for (const i of range(tm)) a(`    let g${i} = vec4<f32>(${load.scalar(i)});`);
+    step('n', (i) => `g${i}`, '    ');
+    a(`  }`);
+  }
+}
+
 function bwdKernel(tm: number, tkw: number, vec = false): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
@@ -381,22 +411,7 @@ function bwdKernel(tm: number, tkw: number, vec = false): string {
       for (const i of range(tm)) a(`${ind}a${i}_${u} = fma(${g(i)}, lo${u}, a${i}_${u}); b${i}_${u} = fma(${g(i)}, hi${u}, b${i}_${u});`);
     }
   };
-  if (vec) {
-    // four n per step: one vec4 load of dY per row instead of four scalar loads
-    a(`  for (var n = 0u; n < N; n += 4u) {`);
-    for (const i of range(tm)) a(`    let q${i} = dy4[(dr${i} + n) >> 2u];`);
-    ['x', 'y', 'z', 'w'].forEach((c, k) => {
-      a(`    {`);
-      step(`(n + ${k}u)`, (i) => `vec4<f32>(q${i}.${c})`, '      ');
-      a(`    }`);
-    });
-    a(`  }`);
-  } else {
-    a(`  for (var n = 0u; n < N; n++) {`);
-    for (const i of range(tm)) a(`    let g${i} = vec4<f32>(dy[dr${i} + n]);`);
-    step('n', (i) => `g${i}`, '    ');
-    a(`  }`);
-  }
+  dyLoop(a, tm, vec, { scalar: (i) => `dy[dr${i} + n]`, quad: (i) => `dy4[(dr${i} + n) >> 2u]` }, step);
   a(`  let acc = bp.flag != 0u;`);
   for (const i of range(tm)) {
     a(`  if (m0 + ${i}u < bp.M) {`);
@@ -591,23 +606,9 @@ function f32BwdKernel(tm: number, vec = false): string {
   const step = (n: string, g: (i: number) => string, ind: string) => {
     a(`${ind}let wi = (${n} * KW + kw) * 2u;`);
     a(`${ind}let lo = w4[wi]; let hi = w4[wi + 1u];`);
-    for (const i of range(tm)) a(`${ind}let g${i} = ${g(i)}; a${i} = fma(g${i}, lo, a${i}); b${i} = fma(g${i}, hi, b${i});`);
+    for (const i of range(tm)) a(`${ind}a${i} = fma(${g(i)}, lo, a${i}); b${i} = fma(${g(i)}, hi, b${i});`);
   };
-  if (vec) {
-    // four n per step: one vec4 load of dY per row (x4) instead of four scalar loads
-    a(`  for (var n = 0u; n < N; n += 4u) {`);
-    for (const i of range(tm)) a(`    let q${i} = x4[(dr${i} + n) >> 2u];`);
-    ['x', 'y', 'z', 'w'].forEach((c, k) => {
-      a(`    {`);
-      step(`(n + ${k}u)`, (i) => `vec4<f32>(q${i}.${c})`, '      ');
-      a(`    }`);
-    });
-    a(`  }`);
-  } else {
-    a(`  for (var n = 0u; n < N; n++) {`);
-    step('n', (i) => `vec4<f32>(xs[dr${i} + n])`, '    ');
-    a(`  }`);
-  }
+  dyLoop(a, tm, vec, { scalar: (i) => `xs[dr${i} + n]`, quad: (i) => `x4[(dr${i} + n) >> 2u]` }, step);
   for (const i of range(tm)) {
     a(`  if (m0 + ${i}u < p.M) {`);
     a(`    y4[((m0 + ${i}u) * KW + kw) * 2u] = a${i};`);
