@@ -348,3 +348,73 @@ fn gemm_v4w(@builtin(global_invocation_id) gid: vec3<u32>) {
     store_row(m0 + 3u, n1, ed);
   }
 }
+
+// 8×8 tile of C per invocation (tiles = ceil(M/8) · ceil(N/8)): two A quads × two B quads, so each
+// loaded (and dropout-masked) element feeds twice the multiply-adds of the 4×8 tile.
+@compute @workgroup_size(WG)
+fn gemm_v4x(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesN) * 8u;
+  let m1 = m0 + 4u;
+  let n0 = (t % p.tilesN) * 8u;
+  let n1 = n0 + 4u;
+  var ca = vec4<f32>();  // rows m0.., columns n0..
+  var cb = vec4<f32>();
+  var cc = vec4<f32>();
+  var cd = vec4<f32>();
+  var ea = vec4<f32>();  // rows m0.., columns n1..
+  var eb = vec4<f32>();
+  var ec = vec4<f32>();
+  var ed = vec4<f32>();
+  var fa = vec4<f32>();  // rows m1.., columns n0..
+  var fb = vec4<f32>();
+  var fc = vec4<f32>();
+  var fd = vec4<f32>();
+  var ga = vec4<f32>();  // rows m1.., columns n1..
+  var gb = vec4<f32>();
+  var gc = vec4<f32>();
+  var gd = vec4<f32>();
+  for (var k = p.k0; k < p.k1; k += 4u) {
+    let x = a_quad(m0, k);
+    let w = a_quad(min(m1, p.M - 1u), k);
+    let y = b_quad(k, n0);
+    let z = b_quad(k, min(n1, p.N - 1u));
+    ca = madd(ca, x.r0, y);
+    cb = madd(cb, x.r1, y);
+    cc = madd(cc, x.r2, y);
+    cd = madd(cd, x.r3, y);
+    ea = madd(ea, x.r0, z);
+    eb = madd(eb, x.r1, z);
+    ec = madd(ec, x.r2, z);
+    ed = madd(ed, x.r3, z);
+    fa = madd(fa, w.r0, y);
+    fb = madd(fb, w.r1, y);
+    fc = madd(fc, w.r2, y);
+    fd = madd(fd, w.r3, y);
+    ga = madd(ga, w.r0, z);
+    gb = madd(gb, w.r1, z);
+    gc = madd(gc, w.r2, z);
+    gd = madd(gd, w.r3, z);
+  }
+  store_row(m0 + 0u, n0, ca);
+  store_row(m0 + 1u, n0, cb);
+  store_row(m0 + 2u, n0, cc);
+  store_row(m0 + 3u, n0, cd);
+  store_row(m1 + 0u, n0, fa);
+  store_row(m1 + 1u, n0, fb);
+  store_row(m1 + 2u, n0, fc);
+  store_row(m1 + 3u, n0, fd);
+  if (n1 < p.N) {
+    store_row(m0 + 0u, n1, ea);
+    store_row(m0 + 1u, n1, eb);
+    store_row(m0 + 2u, n1, ec);
+    store_row(m0 + 3u, n1, ed);
+    store_row(m1 + 0u, n1, ga);
+    store_row(m1 + 1u, n1, gb);
+    store_row(m1 + 2u, n1, gc);
+    store_row(m1 + 3u, n1, gd);
+  }
+}

@@ -28,10 +28,11 @@ export interface GemmShape {
    */
   dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number };
   /**
-   * Force a kernel (tests): 'scalar' (gemm), 'v4' (gemm_v4, 4×4 tiles) or 'v4w' (gemm_v4w, 4×8).
-   * Default: v4w (v4 when N < 8) on CPU adapters when the shape allows, else scalar.
+   * Force a kernel (tests): 'scalar' (gemm), 'v4' (gemm_v4, 4×4 tiles), 'v4w' (gemm_v4w, 4×8) or
+   * 'v4x' (gemm_v4x, 8×8). Default on CPU adapters when the shape allows: v4x (v4w when M < 8, v4
+   * when N < 8); else scalar.
    */
-  kernel?: 'scalar' | 'v4' | 'v4w';
+  kernel?: 'scalar' | 'v4' | 'v4w' | 'v4x';
 }
 
 /** Whether the vec4 kernel can run this shape (see the top of the file). */
@@ -46,7 +47,6 @@ export function v4Fits(s: GemmShape): boolean {
 }
 
 const WG = 64;
-const TILE = 4;
 
 export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s: GemmShape): void {
   const { M, N, K } = s;
@@ -55,18 +55,19 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
   // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
   const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
-  const kernel = s.kernel ?? (isCpuAdapter(rt) && v4Fits(s) && cCovered ? (N >= 8 ? 'v4w' : 'v4') : 'scalar');
+  const kernel = s.kernel ?? (isCpuAdapter(rt) && v4Fits(s) && cCovered ? (N < 8 ? 'v4' : M < 8 ? 'v4w' : 'v4x') : 'scalar');
   const vec = kernel !== 'scalar';
   if (vec && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
-  const tilesN = Math.ceil(N / (kernel === 'v4w' ? 2 * TILE : TILE));
-  const tiles = Math.ceil(M / TILE) * tilesN;
+  const [tm, tn] = { scalar: [4, 4], v4: [4, 4], v4w: [4, 8], v4x: [8, 8] }[kernel];
+  const tilesN = Math.ceil(N / tn);
+  const tiles = Math.ceil(M / tm) * tilesN;
   const [gx, gy] = grid(rt, Math.ceil(tiles / WG));
   const words = [
     M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,
     d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
   ];
   const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
-  rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w' }[kernel], [params, a, b, c], [gx, gy], {
+  rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w', v4x: 'gemm_v4x' }[kernel], [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
     WG,
