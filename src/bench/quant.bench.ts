@@ -7,7 +7,7 @@
 //   - quantization error of NF4, FP4 and plain absmax int4 on Gaussian weights (CPU)
 // Shapes are written M×K×N (x [M,K], W [N,K]), as in peer-kernels.md.
 
-import { isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
+import { usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { dequantize4bit, quantize4bit } from '../quant/blockwise4.ts';
 import type { QuantType } from '../quant/codes.ts';
 import { doubleQuantize } from '../quant/double-quant.ts';
@@ -102,7 +102,7 @@ export async function benchQuant(rt: GpuRuntime, opts: QuantBenchOptions): Promi
   const time = (run: () => void): Promise<Timing> => timeGpu(rt, run, topt);
   const topt: TimeOptions = opts.quick ? { repeats: 3, targetMs: 150, warmup: 1 } : { repeats: 7, targetMs: 400, warmup: 2 };
   // process CPU time is only meaningful when the adapter runs in this process (CPU implementations)
-  const cpu = isCpuAdapter(rt);
+  const cpu = usesCpuKernels(rt);
   const cpuOf = (t: Timing): number | undefined => (cpu ? t.cpuMs : undefined);
   const push = (r: BenchResult) => {
     results.push(r);

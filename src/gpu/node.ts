@@ -96,9 +96,11 @@ async function probeNative(): Promise<boolean> {
   }
 }
 
-/** A ready GPU runtime in Node. */
+/** A ready GPU runtime in Node. QLORA_KERNELS=cpu|gpu picks the kernel shapes (default: by adapter). */
 export async function createNodeRuntime(options: RuntimeOptions = {}): Promise<GpuRuntime> {
   const gpu = await nodeGpu();
   const backend = process.env.VK_ICD_FILENAMES === SWIFTSHADER_ICD ? 'node/dawn (SwiftShader)' : 'node/dawn';
-  return createRuntime(gpu, loadShaderFromDisk, { backend, ...options });
+  const env = process.env.QLORA_KERNELS;
+  if (env !== undefined && env !== 'cpu' && env !== 'gpu') throw new Error(`QLORA_KERNELS must be "cpu" or "gpu", got ${JSON.stringify(env)}`);
+  return createRuntime(gpu, loadShaderFromDisk, { backend, ...(env ? { kernels: env } : {}), ...options });
 }

@@ -63,7 +63,16 @@ export interface RuntimeOptions {
   onError?: (message: string) => void;
   /** Label for logs ("browser", "node/dawn"). */
   backend?: string;
+  /**
+   * Which kernel shapes to use: 'cpu' (barrier-free rows, vec4 loads, tall register tiles) or 'gpu'
+   * (workgroup reductions, the tiles measured on GPUs). Default: 'cpu' on CPU implementations
+   * (SwiftShader, lavapipe) and fallback adapters, else 'gpu'. Tests force 'gpu' on SwiftShader to
+   * check the GPU path end to end; QLORA_KERNELS does the same for the Node CLI.
+   */
+  kernels?: KernelStyle;
 }
+
+export type KernelStyle = 'cpu' | 'gpu';
 
 export class GpuRuntime {
   readonly kernels: KernelRegistry;
@@ -82,6 +91,8 @@ export class GpuRuntime {
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 0;
+  /** The kernel shapes this runtime uses (see RuntimeOptions.kernels). */
+  readonly kernelStyle: KernelStyle;
 
   constructor(
     readonly device: GPUDevice,
@@ -89,6 +100,7 @@ export class GpuRuntime {
     loadShader: ShaderLoader,
     options: RuntimeOptions = {},
   ) {
+    this.kernelStyle = options.kernels ?? (isCpuImplementation(adapter) ? 'cpu' : 'gpu');
     this.kernels = new KernelRegistry(device, loadShader);
     this.pool = new BufferPool(device);
     this.lost = device.lost.then((info) => {
@@ -439,10 +451,14 @@ export async function createRuntime(
 /** Entries kept in the uniform-buffer and bind-group caches (least recently made go first). */
 const MAX_CACHED = 4096;
 
-/** Whether the runtime is a CPU WebGPU implementation (SwiftShader, lavapipe) or a fallback adapter. */
-export function isCpuAdapter(rt: GpuRuntime): boolean {
-  const a = rt.adapter;
+/** Whether an adapter is a CPU WebGPU implementation (SwiftShader, lavapipe) or a fallback adapter. */
+export function isCpuImplementation(a: AdapterReport): boolean {
   return a.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|cpu/i.test([a.vendor, a.architecture, a.device, a.description, a.backend].join(' '));
+}
+
+/** Whether kernels should take their CPU-implementation shapes on this runtime (see RuntimeOptions.kernels). */
+export function usesCpuKernels(rt: GpuRuntime): boolean {
+  return rt.kernelStyle === 'cpu';
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../gpu/node.ts';
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { GpuRuntime, KernelStyle } from '../gpu/runtime.ts';
 import { writeSafetensors } from '../formats/safetensors.ts';
 import { memoryModelFiles } from '../model/model-files.ts';
 import { tinyConfigJson, randomWeights, randomLoraTensors } from '../model/tiny-model.ts';
@@ -18,11 +18,20 @@ import { dropoutKeep, dropoutKey, dropoutThreshold } from '../train/rng.ts';
 import { LoraAdapter } from './lora.ts';
 import { makeBatch, type BatchRows } from './batch.ts';
 
+// Every test runs twice: with this adapter's kernel shapes (CPU ones on SwiftShader) and with the
+// GPU shapes forced (workgroup reductions, scalar gemm, flash attention, GPU tiles), so the path a
+// real GPU takes is checked end to end here too.
+const runtimes: Partial<Record<KernelStyle | 'adapter', GpuRuntime>> = {};
 let rt: GpuRuntime;
 beforeAll(async () => {
-  rt = await createNodeRuntime();
+  runtimes.adapter = await createNodeRuntime();
+  runtimes.gpu = await createNodeRuntime({ kernels: 'gpu' });
+  rt = runtimes.adapter;
 });
-afterAll(() => rt?.destroy());
+afterAll(() => {
+  runtimes.adapter?.destroy();
+  runtimes.gpu?.destroy();
+});
 
 type Family = 'llama' | 'llama3' | 'qwen2';
 
@@ -95,7 +104,15 @@ async function gpuModel(family: Family, quant: QuantChoice = 'none') {
   return { ...t, model: loaded.model };
 }
 
-describe('GPU model vs float64 reference', () => {
+for (const style of ['adapter', 'gpu'] as const)
+describe(`GPU model vs float64 reference (${style === 'adapter' ? "this adapter's kernel shapes" : 'GPU kernel shapes forced'})`, () => {
+  beforeAll(() => {
+    rt = runtimes[style]!;
+  });
+  afterAll(() => {
+    rt = runtimes.adapter!;
+  });
+
   for (const family of ['llama', 'llama3', 'qwen2'] as const) {
     it(`${family}: logits with LoRA on all modules, padding and packing`, async () => {
       const { config, weights, model } = await gpuModel(family);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime, SHADER_DIR } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { isCpuAdapter } from '../gpu/runtime.ts';
+import { usesCpuKernels } from '../gpu/runtime.ts';
 import { generateAttentionRegisterWgsl, generateAttentionWgsl, REGISTER_DH, REGISTER_ROWS, registerEntry } from './attention-gen.ts';
 import {
   attentionBackward,
@@ -190,7 +190,7 @@ describe('attention (causal GQA, segment masks)', () => {
   });
 
   it('kernel family per adapter: register kernels on CPU adapters for the generated head dims', () => {
-    const cpu = isCpuAdapter(rt);
+    const cpu = usesCpuKernels(rt);
     for (const Dh of REGISTER_DH) expect(pickKernel(rt, Dh)).toBe(cpu ? 'register' : 'flash');
     expect(pickKernel(rt, 12)).toBe('flash');
     expect(() => attentionForward(rt, { B: 1, S: 2, Hq: 1, Hkv: 1, Dh: 12 }, { q: rt.create(96), k: rt.create(96), v: rt.create(96), segments: rt.create(8) }, { kernel: 'register' })).toThrow(/no register kernels/);

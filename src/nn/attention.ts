@@ -22,7 +22,7 @@
 //   written at len − 1); len is one number for all sequences or a u32 [B] buffer of lengths.
 // scale defaults to 1/√Dh. Dh ≤ 256, Hq a multiple of Hkv.
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { REGISTER_DH, REGISTER_ROWS, registerEntry, type RegisterKernel } from './attention-gen.ts';
 
 export { REGISTER_DH, REGISTER_ROWS, type RegisterKernel };
@@ -119,7 +119,7 @@ export function hasRegisterKernels(Dh: number): boolean {
  * flash kernels on GPUs.
  */
 export function pickKernel(rt: GpuRuntime, Dh: number): AttentionKernel {
-  return isCpuAdapter(rt) && hasRegisterKernels(Dh) ? 'register' : 'flash';
+  return usesCpuKernels(rt) && hasRegisterKernels(Dh) ? 'register' : 'flash';
 }
 
 /** Default rows per invocation of a register kernel (the first generated; see REGISTER_ROWS). */

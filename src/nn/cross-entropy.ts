@@ -20,7 +20,7 @@
 // Chunked use: call with rows = a chunk of tokens, rowOffset = its first token, logits holding
 // just that chunk; labels/losses are always indexed by the global token.
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'cross_entropy';
 
@@ -33,7 +33,7 @@ export type CrossEntropyKernel = 'workgroup' | 'rows';
 const ROWS_WG = 16;
 
 function perRow(rt: GpuRuntime, kernel: CrossEntropyKernel | undefined, rows: number, entry: string) {
-  const k = kernel ?? (isCpuAdapter(rt) ? 'rows' : 'workgroup');
+  const k = kernel ?? (usesCpuKernels(rt) ? 'rows' : 'workgroup');
   if (k === 'rows') return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(rows / ROWS_WG)), opts: { WG: ROWS_WG } };
   return { entry, groups: grid(rt, rows), opts: undefined };
 }

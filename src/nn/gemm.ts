@@ -6,7 +6,7 @@
 // contiguous axis), which CPU adapters take whenever the shape allows (measured 1.5–3× there on
 // the LoRA products). GPUs keep the scalar kernel, the one measured on them so far.
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';
 
 export interface GemmShape {
@@ -55,7 +55,7 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
   // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
   const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
-  const kernel = s.kernel ?? (isCpuAdapter(rt) && v4Fits(s) && cCovered ? (N < 8 ? 'v4' : M < 8 ? 'v4w' : 'v4x') : 'scalar');
+  const kernel = s.kernel ?? (usesCpuKernels(rt) && v4Fits(s) && cCovered ? (N < 8 ? 'v4' : M < 8 ? 'v4w' : 'v4x') : 'scalar');
   const vec = kernel !== 'scalar';
   if (vec && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
   const [tm, tn] = { scalar: [4, 4], v4: [4, 4], v4w: [4, 8], v4x: [8, 8] }[kernel];

@@ -14,7 +14,7 @@
 // workgroup memory; on CPU adapters (SwiftShader) one row per invocation, no barriers (5–200×
 // faster there: barriers across a workgroup's invocations are its slowest operation).
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'rmsnorm';
 
@@ -24,7 +24,7 @@ export type RmsnormKernel = 'workgroup' | 'rows';
 const ROWS_WG = 16;
 
 function pick(rt: GpuRuntime, kernel: RmsnormKernel | undefined, T: number, D: number, entry: string) {
-  const k = kernel ?? (isCpuAdapter(rt) ? 'rows' : 'workgroup');
+  const k = kernel ?? (usesCpuKernels(rt) ? 'rows' : 'workgroup');
   if (k === 'rows') return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(T / ROWS_WG)), WG: ROWS_WG };
   return { entry, groups: grid(rt, T), WG: workgroupSize(rt, D) };
 }

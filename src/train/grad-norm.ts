@@ -5,7 +5,7 @@
 // clip_coef = max_norm / (total_norm + 1e-6), clamped to at most 1, and every grad is
 // multiplied by it unconditionally (no `if clip_coef < 1` branch).
 
-import { isCpuAdapter, type GpuRuntime } from '../gpu/runtime.ts';
+import { usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { persistentUniform } from './adamw.ts';
 
 export interface GradSource {
@@ -38,7 +38,7 @@ export class GradNorm {
   private readonly kernel: GradNormKernel;
 
   constructor(private readonly rt: GpuRuntime, sources: GradSource[], kernel?: GradNormKernel) {
-    this.kernel = kernel ?? (isCpuAdapter(rt) ? 'rows' : 'workgroup');
+    this.kernel = kernel ?? (usesCpuKernels(rt) ? 'rows' : 'workgroup');
     let offset = 0;
     for (const src of sources) {
       if (!Number.isInteger(src.length) || src.length < 0 || src.length * 4 > src.buffer.size) {

@@ -10,7 +10,7 @@
 // doubleQuantize) from the GPU's absmax: its offset is a mean over all blocks whose f32 result depends on
 // the summation order, and the CPU reference defines that order. It touches only n/blocksize values.
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
 import { ALLOWED_BLOCKSIZES } from '../blockwise4.ts';
 import { dynamicMap256, FP4_DEQUANT_LUT, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS, type QuantType } from '../codes.ts';
 import { doubleQuantize, NESTED_BLOCKSIZE, rebuildAbsmax } from '../double-quant.ts';
@@ -254,7 +254,7 @@ export function gpuDequantize4(rt: GpuRuntime, t: GpuQuant4, out?: GPUBuffer, op
   );
   // GPUs: one dispatch with the rebuild inline. CPU implementations: the exact rebuild pass first (3 extra
   // loads per word cost 2x there), then the plain kernel.
-  if (nested && fast && !isCpuAdapter(rt)) {
+  if (nested && fast && !usesCpuKernels(rt)) {
     rt.dispatch(QUANT4_SHADER, 'dequant4_dq', [params, t.lut, t.packed, nested.qabsmax, dst, nested.nestedAbsmax, nested.map], [gx, gy], {
       DWG,
     });

@@ -2,7 +2,7 @@
 // same tiles as the fused 4-bit kernel (the benchmark baseline, and a general f32 matmul for the
 // training engine), and the vec4 copy kernel (the bandwidth baseline). Tile choice per adapter and shape.
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
 import { f32BwdEntry, f32BwdvEntry, f32Entry, F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
 
 export const MATMUL_SHADER = 'matmul';
@@ -26,7 +26,7 @@ export function isFwdTile(t: { tm: number; tn: number }): boolean {
 export function pickFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
   // GPUs (measured on an H100 through Dawn/Vulkan): 4×4 is best or near best up to ~1M outputs; big
   // products want taller tiles (16×8 reached 14.8 TFLOP/s fused NF4 at 2048×4096×4096).
-  if (!isCpuAdapter(rt)) return M >= 16 && M * N >= 1 << 22 ? { tm: 16, tn: 8, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
+  if (!usesCpuKernels(rt)) return M >= 16 && M * N >= 1 << 22 ? { tm: 16, tn: 8, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
   const tn = N >= 8 ? 8 : 4;
   for (const tm of [32, 16, 8, 4]) {
     if (M >= tm && isFwdTile({ tm, tn })) return { tm, tn, wg: 64 };
@@ -84,7 +84,7 @@ export function matmulF32(
 
 /** Rows of dY per invocation of the f32 backward: the tallest CPU adapters' M allows (reuse per W load), 4 on GPUs. */
 export function pickF32BwdRows(rt: GpuRuntime, M: number): number {
-  if (!isCpuAdapter(rt)) return 4;
+  if (!usesCpuKernels(rt)) return 4;
   return [...F32_BWD_ROWS].reverse().find((tm) => M >= tm) ?? 4;
 }
 
@@ -112,7 +112,7 @@ export function matmulF32Backward(
   const [gx, gy] = grid(rt, Math.ceil(tiles / wg));
   const params = rt.uniform([M, N, K, KW, KW, tiles, gx * wg, 0]);
   // dY as vec4, four n per step, on CPU adapters when N % 4 == 0 (1.3–1.5× there, as the 4-bit backward)
-  const vec = (opts.vec ?? isCpuAdapter(rt)) && N % 4 === 0;
+  const vec = (opts.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
   rt.dispatch(MATMUL_SHADER, vec ? f32BwdvEntry(tm) : f32BwdEntry(tm), [params, dy, w, out], [gx, gy], { WG: wg });
   return out;
 }

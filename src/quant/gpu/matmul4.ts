@@ -6,7 +6,7 @@
 // Kernels: shaders/matmul4.wgsl. K % 8 == 0 takes the word-aligned fast kernels (each u32 word = 8
 // consecutive k of one row); any other K takes the per-element kernels.
 
-import { grid, isCpuAdapter, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
 import {
   destroyQuant4,
   log2Exact,
@@ -55,7 +55,7 @@ export interface Linear4Kernels {
  * one-word tile on SwiftShader).
  */
 export function pickBwdTile(rt: GpuRuntime, M: number, K = 0): BwdTile {
-  if (!isCpuAdapter(rt)) return { tm: 4, tkw: 1, wg: 64 };
+  if (!usesCpuKernels(rt)) return { tm: 4, tkw: 1, wg: 64 };
   if (M >= 16) return { tm: 16, tkw: K >= 16 ? 2 : 1, wg: 64 };
   if (M >= 8) return { tm: 8, tkw: 1, wg: 64 };
   return { tm: 4, tkw: 1, wg: 64 };
@@ -67,7 +67,7 @@ export function pickBwdTile(rt: GpuRuntime, M: number, K = 0): BwdTile {
  * workgroup memory: 14 us for 2048x2048 on an H100 (164 GB/s), where other splits took ~0.5 ms.
  */
 export function pickMv(rt: GpuRuntime): MvConfig {
-  return isCpuAdapter(rt) ? { tn: 4, ksplit: 1, wg: 16 } : { tn: 1, ksplit: 64, wg: 128, interleave: true };
+  return usesCpuKernels(rt) ? { tn: 4, ksplit: 1, wg: 16 } : { tn: 1, ksplit: 64, wg: 128, interleave: true };
 }
 
 interface Helpers {
@@ -273,7 +273,7 @@ export class Linear4 {
       const tiles = Math.ceil(M / t.tm) * tilesX;
       const [gx, gy] = grid(rt, Math.ceil(tiles / t.wg));
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate);
-      const vec = (t.vec ?? isCpuAdapter(rt)) && N % 4 === 0;
+      const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
       rt.dispatch(MATMUL4_SHADER, vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
     } else {
       const wg = this.kernels.anyWg ?? 64;
