@@ -49,6 +49,21 @@ describe('generate', () => {
     model.destroy();
   });
 
+  it('stories260K NF4 with the GPU kernel shapes forced (decode matvec, flash attention) picks the same tokens', async () => {
+    const dir = sharedPath('models/stories260K');
+    if (!dir) return;
+    const gpuRt = await createNodeRuntime({ kernels: 'gpu' });
+    const tok = createTokenizer(readFileSync(join(dir, 'tokenizer.json'), 'utf8'), JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')));
+    const ids: number[][] = [];
+    for (const r of [rt, gpuRt]) {
+      const { model } = await loadGpuModel(r, modelFolder(dir), { quant: 'nf4' });
+      ids.push((await generate(model, tok.encode('Once upon a time'), { maxNewTokens: 16, stopIds: tok.eosIds })).ids);
+      model.destroy();
+    }
+    expect(ids[1]).toEqual(ids[0]);
+    gpuRt.destroy();
+  });
+
   it('streams tokens, stops on EOS and at the limit', async () => {
     const dir = sharedPath('models/stories260K');
     if (!dir) return;
