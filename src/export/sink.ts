@@ -8,6 +8,7 @@
 // may return a promise; the producer waits for it (backpressure).
 
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
+import { concatBytes } from '../util/bytes.ts';
 
 export type Awaitable<T> = T | Promise<T>;
 
@@ -170,13 +171,7 @@ export function collectZip(opts: ZipSinkOptions = {}): FileSink & { finish(): Pr
     file: (name, size) => z.file(name, size),
     async finish() {
       await z.finish();
-      const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.byteLength;
-      }
-      return out;
+      return concatBytes(parts);
     },
   };
 }

@@ -12,6 +12,7 @@ import { authHeaders, normalizeEndpoint, resolveUrl } from '../hub/hub-api.ts';
 import { checkEmbeddedAdapter } from '../share/link.ts';
 import { adapterFileUrl, checkAdapterUrl, RefError } from '../share/refs.ts';
 import type { FetchAdapterArgs, FetchedAdapter } from './protocol.ts';
+import { concatBytes } from '../util/bytes.ts';
 
 export const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'] as const;
 /** Largest adapter_config.json accepted (PEFT writes ~1 KB). */
@@ -89,13 +90,7 @@ async function readCapped(res: Response, url: string, cap: number, expected: str
     }
     parts.push(value);
   }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Fetches and checks a published adapter's two files (see the top of this file). */

@@ -27,17 +27,10 @@ import {
   type OpfsLike,
 } from './opfs-sink.ts';
 import { fakeOpfs } from './fake-opfs.ts';
+import { concatBytes } from '../util/bytes.ts';
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-};
+const concat = concatBytes;
 
 describe('OPFS export sink', () => {
   it('writes chunks in order at their offsets through a sync access handle, then truncates, flushes, closes and hands out the file', async () => {
