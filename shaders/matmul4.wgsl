@@ -3,12 +3,15 @@
 //
 // Fused 4-bit (NF4 / FP4, bitsandbytes layout) matrix products that dequantize W in registers:
 //   mm4_TMxTN     y[M,N]  = x[M,K] · Wᵀ (+ bias)   K % 8 == 0; TM×TN outputs per invocation
+//   mm4h_TMxTN    the same for K % 4 == 0 (K % 8 != 0): rows start on half-words, so each 16-bit half
+//                 of a word feeds 4 multiply-adds (KW in the params then counts halves, K / 4)
 //   mm4_any       the same for any K (per-element nibble addressing; slower)
 //   mv4_TN        y[1,N]  = x[1,K] · Wᵀ (+ bias)   decode, K % 8 == 0; TN rows per team of KSPLIT threads,
 //                 thread t takes scale segments t, t + KSPLIT, ... (one scale load per segment)
 //   mv4c_TN       the same with thread t taking words t, t + KSPLIT, ... (coalesced; a scale load per word)
 //   mm4_bwd_TMxU  dX[M,K] (+)= dY[M,N] · W         K % 8 == 0; TM rows × 8·U columns per invocation
 //   mm4_bwdv_TMxU the same reading dY as vec4, four n per step (N % 4 == 0)
+//   mm4h_bwd(v)_TM  the same for K % 4 == 0 (halves, as mm4h), TM rows × 4 columns per invocation
 //   mm4_bwd_any   the same for any K
 // W [N,K] is packed row-major: flat element f = n*K + k is nibble (f & 7) of u32 word f >> 3, at bits
 // 4*((f & 7) ^ 1) (bnb puts element 2i in the HIGH nibble of byte i; byte j of a word is bits 8j..8j+7).
@@ -1414,6 +1417,1093 @@ fn mm4_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
       a29_7 = fma(c29.x, lo7.x, fma(c29.y, lo7.y, fma(c29.z, lo7.z, fma(c29.w, lo7.w, fma(d29.x, hi7.x, fma(d29.y, hi7.y, fma(d29.z, hi7.z, fma(d29.w, hi7.w, a29_7))))))));
       a30_7 = fma(c30.x, lo7.x, fma(c30.y, lo7.y, fma(c30.z, lo7.z, fma(c30.w, lo7.w, fma(d30.x, hi7.x, fma(d30.y, hi7.y, fma(d30.z, hi7.z, fma(d30.w, hi7.w, a30_7))))))));
       a31_7 = fma(c31.x, lo7.x, fma(c31.y, lo7.y, fma(c31.z, lo7.z, fma(c31.w, lo7.w, fma(d31.x, hi7.x, fma(d31.y, hi7.y, fma(d31.z, hi7.z, fma(d31.w, hi7.w, a31_7))))))));
+    }
+  }
+  out_y(m0 + 0u, n0 + 0u, a0_0);
+  out_y(m0 + 0u, n0 + 1u, a0_1);
+  out_y(m0 + 0u, n0 + 2u, a0_2);
+  out_y(m0 + 0u, n0 + 3u, a0_3);
+  out_y(m0 + 0u, n0 + 4u, a0_4);
+  out_y(m0 + 0u, n0 + 5u, a0_5);
+  out_y(m0 + 0u, n0 + 6u, a0_6);
+  out_y(m0 + 0u, n0 + 7u, a0_7);
+  out_y(m0 + 1u, n0 + 0u, a1_0);
+  out_y(m0 + 1u, n0 + 1u, a1_1);
+  out_y(m0 + 1u, n0 + 2u, a1_2);
+  out_y(m0 + 1u, n0 + 3u, a1_3);
+  out_y(m0 + 1u, n0 + 4u, a1_4);
+  out_y(m0 + 1u, n0 + 5u, a1_5);
+  out_y(m0 + 1u, n0 + 6u, a1_6);
+  out_y(m0 + 1u, n0 + 7u, a1_7);
+  out_y(m0 + 2u, n0 + 0u, a2_0);
+  out_y(m0 + 2u, n0 + 1u, a2_1);
+  out_y(m0 + 2u, n0 + 2u, a2_2);
+  out_y(m0 + 2u, n0 + 3u, a2_3);
+  out_y(m0 + 2u, n0 + 4u, a2_4);
+  out_y(m0 + 2u, n0 + 5u, a2_5);
+  out_y(m0 + 2u, n0 + 6u, a2_6);
+  out_y(m0 + 2u, n0 + 7u, a2_7);
+  out_y(m0 + 3u, n0 + 0u, a3_0);
+  out_y(m0 + 3u, n0 + 1u, a3_1);
+  out_y(m0 + 3u, n0 + 2u, a3_2);
+  out_y(m0 + 3u, n0 + 3u, a3_3);
+  out_y(m0 + 3u, n0 + 4u, a3_4);
+  out_y(m0 + 3u, n0 + 5u, a3_5);
+  out_y(m0 + 3u, n0 + 6u, a3_6);
+  out_y(m0 + 3u, n0 + 7u, a3_7);
+  out_y(m0 + 4u, n0 + 0u, a4_0);
+  out_y(m0 + 4u, n0 + 1u, a4_1);
+  out_y(m0 + 4u, n0 + 2u, a4_2);
+  out_y(m0 + 4u, n0 + 3u, a4_3);
+  out_y(m0 + 4u, n0 + 4u, a4_4);
+  out_y(m0 + 4u, n0 + 5u, a4_5);
+  out_y(m0 + 4u, n0 + 6u, a4_6);
+  out_y(m0 + 4u, n0 + 7u, a4_7);
+  out_y(m0 + 5u, n0 + 0u, a5_0);
+  out_y(m0 + 5u, n0 + 1u, a5_1);
+  out_y(m0 + 5u, n0 + 2u, a5_2);
+  out_y(m0 + 5u, n0 + 3u, a5_3);
+  out_y(m0 + 5u, n0 + 4u, a5_4);
+  out_y(m0 + 5u, n0 + 5u, a5_5);
+  out_y(m0 + 5u, n0 + 6u, a5_6);
+  out_y(m0 + 5u, n0 + 7u, a5_7);
+  out_y(m0 + 6u, n0 + 0u, a6_0);
+  out_y(m0 + 6u, n0 + 1u, a6_1);
+  out_y(m0 + 6u, n0 + 2u, a6_2);
+  out_y(m0 + 6u, n0 + 3u, a6_3);
+  out_y(m0 + 6u, n0 + 4u, a6_4);
+  out_y(m0 + 6u, n0 + 5u, a6_5);
+  out_y(m0 + 6u, n0 + 6u, a6_6);
+  out_y(m0 + 6u, n0 + 7u, a6_7);
+  out_y(m0 + 7u, n0 + 0u, a7_0);
+  out_y(m0 + 7u, n0 + 1u, a7_1);
+  out_y(m0 + 7u, n0 + 2u, a7_2);
+  out_y(m0 + 7u, n0 + 3u, a7_3);
+  out_y(m0 + 7u, n0 + 4u, a7_4);
+  out_y(m0 + 7u, n0 + 5u, a7_5);
+  out_y(m0 + 7u, n0 + 6u, a7_6);
+  out_y(m0 + 7u, n0 + 7u, a7_7);
+  out_y(m0 + 8u, n0 + 0u, a8_0);
+  out_y(m0 + 8u, n0 + 1u, a8_1);
+  out_y(m0 + 8u, n0 + 2u, a8_2);
+  out_y(m0 + 8u, n0 + 3u, a8_3);
+  out_y(m0 + 8u, n0 + 4u, a8_4);
+  out_y(m0 + 8u, n0 + 5u, a8_5);
+  out_y(m0 + 8u, n0 + 6u, a8_6);
+  out_y(m0 + 8u, n0 + 7u, a8_7);
+  out_y(m0 + 9u, n0 + 0u, a9_0);
+  out_y(m0 + 9u, n0 + 1u, a9_1);
+  out_y(m0 + 9u, n0 + 2u, a9_2);
+  out_y(m0 + 9u, n0 + 3u, a9_3);
+  out_y(m0 + 9u, n0 + 4u, a9_4);
+  out_y(m0 + 9u, n0 + 5u, a9_5);
+  out_y(m0 + 9u, n0 + 6u, a9_6);
+  out_y(m0 + 9u, n0 + 7u, a9_7);
+  out_y(m0 + 10u, n0 + 0u, a10_0);
+  out_y(m0 + 10u, n0 + 1u, a10_1);
+  out_y(m0 + 10u, n0 + 2u, a10_2);
+  out_y(m0 + 10u, n0 + 3u, a10_3);
+  out_y(m0 + 10u, n0 + 4u, a10_4);
+  out_y(m0 + 10u, n0 + 5u, a10_5);
+  out_y(m0 + 10u, n0 + 6u, a10_6);
+  out_y(m0 + 10u, n0 + 7u, a10_7);
+  out_y(m0 + 11u, n0 + 0u, a11_0);
+  out_y(m0 + 11u, n0 + 1u, a11_1);
+  out_y(m0 + 11u, n0 + 2u, a11_2);
+  out_y(m0 + 11u, n0 + 3u, a11_3);
+  out_y(m0 + 11u, n0 + 4u, a11_4);
+  out_y(m0 + 11u, n0 + 5u, a11_5);
+  out_y(m0 + 11u, n0 + 6u, a11_6);
+  out_y(m0 + 11u, n0 + 7u, a11_7);
+  out_y(m0 + 12u, n0 + 0u, a12_0);
+  out_y(m0 + 12u, n0 + 1u, a12_1);
+  out_y(m0 + 12u, n0 + 2u, a12_2);
+  out_y(m0 + 12u, n0 + 3u, a12_3);
+  out_y(m0 + 12u, n0 + 4u, a12_4);
+  out_y(m0 + 12u, n0 + 5u, a12_5);
+  out_y(m0 + 12u, n0 + 6u, a12_6);
+  out_y(m0 + 12u, n0 + 7u, a12_7);
+  out_y(m0 + 13u, n0 + 0u, a13_0);
+  out_y(m0 + 13u, n0 + 1u, a13_1);
+  out_y(m0 + 13u, n0 + 2u, a13_2);
+  out_y(m0 + 13u, n0 + 3u, a13_3);
+  out_y(m0 + 13u, n0 + 4u, a13_4);
+  out_y(m0 + 13u, n0 + 5u, a13_5);
+  out_y(m0 + 13u, n0 + 6u, a13_6);
+  out_y(m0 + 13u, n0 + 7u, a13_7);
+  out_y(m0 + 14u, n0 + 0u, a14_0);
+  out_y(m0 + 14u, n0 + 1u, a14_1);
+  out_y(m0 + 14u, n0 + 2u, a14_2);
+  out_y(m0 + 14u, n0 + 3u, a14_3);
+  out_y(m0 + 14u, n0 + 4u, a14_4);
+  out_y(m0 + 14u, n0 + 5u, a14_5);
+  out_y(m0 + 14u, n0 + 6u, a14_6);
+  out_y(m0 + 14u, n0 + 7u, a14_7);
+  out_y(m0 + 15u, n0 + 0u, a15_0);
+  out_y(m0 + 15u, n0 + 1u, a15_1);
+  out_y(m0 + 15u, n0 + 2u, a15_2);
+  out_y(m0 + 15u, n0 + 3u, a15_3);
+  out_y(m0 + 15u, n0 + 4u, a15_4);
+  out_y(m0 + 15u, n0 + 5u, a15_5);
+  out_y(m0 + 15u, n0 + 6u, a15_6);
+  out_y(m0 + 15u, n0 + 7u, a15_7);
+  out_y(m0 + 16u, n0 + 0u, a16_0);
+  out_y(m0 + 16u, n0 + 1u, a16_1);
+  out_y(m0 + 16u, n0 + 2u, a16_2);
+  out_y(m0 + 16u, n0 + 3u, a16_3);
+  out_y(m0 + 16u, n0 + 4u, a16_4);
+  out_y(m0 + 16u, n0 + 5u, a16_5);
+  out_y(m0 + 16u, n0 + 6u, a16_6);
+  out_y(m0 + 16u, n0 + 7u, a16_7);
+  out_y(m0 + 17u, n0 + 0u, a17_0);
+  out_y(m0 + 17u, n0 + 1u, a17_1);
+  out_y(m0 + 17u, n0 + 2u, a17_2);
+  out_y(m0 + 17u, n0 + 3u, a17_3);
+  out_y(m0 + 17u, n0 + 4u, a17_4);
+  out_y(m0 + 17u, n0 + 5u, a17_5);
+  out_y(m0 + 17u, n0 + 6u, a17_6);
+  out_y(m0 + 17u, n0 + 7u, a17_7);
+  out_y(m0 + 18u, n0 + 0u, a18_0);
+  out_y(m0 + 18u, n0 + 1u, a18_1);
+  out_y(m0 + 18u, n0 + 2u, a18_2);
+  out_y(m0 + 18u, n0 + 3u, a18_3);
+  out_y(m0 + 18u, n0 + 4u, a18_4);
+  out_y(m0 + 18u, n0 + 5u, a18_5);
+  out_y(m0 + 18u, n0 + 6u, a18_6);
+  out_y(m0 + 18u, n0 + 7u, a18_7);
+  out_y(m0 + 19u, n0 + 0u, a19_0);
+  out_y(m0 + 19u, n0 + 1u, a19_1);
+  out_y(m0 + 19u, n0 + 2u, a19_2);
+  out_y(m0 + 19u, n0 + 3u, a19_3);
+  out_y(m0 + 19u, n0 + 4u, a19_4);
+  out_y(m0 + 19u, n0 + 5u, a19_5);
+  out_y(m0 + 19u, n0 + 6u, a19_6);
+  out_y(m0 + 19u, n0 + 7u, a19_7);
+  out_y(m0 + 20u, n0 + 0u, a20_0);
+  out_y(m0 + 20u, n0 + 1u, a20_1);
+  out_y(m0 + 20u, n0 + 2u, a20_2);
+  out_y(m0 + 20u, n0 + 3u, a20_3);
+  out_y(m0 + 20u, n0 + 4u, a20_4);
+  out_y(m0 + 20u, n0 + 5u, a20_5);
+  out_y(m0 + 20u, n0 + 6u, a20_6);
+  out_y(m0 + 20u, n0 + 7u, a20_7);
+  out_y(m0 + 21u, n0 + 0u, a21_0);
+  out_y(m0 + 21u, n0 + 1u, a21_1);
+  out_y(m0 + 21u, n0 + 2u, a21_2);
+  out_y(m0 + 21u, n0 + 3u, a21_3);
+  out_y(m0 + 21u, n0 + 4u, a21_4);
+  out_y(m0 + 21u, n0 + 5u, a21_5);
+  out_y(m0 + 21u, n0 + 6u, a21_6);
+  out_y(m0 + 21u, n0 + 7u, a21_7);
+  out_y(m0 + 22u, n0 + 0u, a22_0);
+  out_y(m0 + 22u, n0 + 1u, a22_1);
+  out_y(m0 + 22u, n0 + 2u, a22_2);
+  out_y(m0 + 22u, n0 + 3u, a22_3);
+  out_y(m0 + 22u, n0 + 4u, a22_4);
+  out_y(m0 + 22u, n0 + 5u, a22_5);
+  out_y(m0 + 22u, n0 + 6u, a22_6);
+  out_y(m0 + 22u, n0 + 7u, a22_7);
+  out_y(m0 + 23u, n0 + 0u, a23_0);
+  out_y(m0 + 23u, n0 + 1u, a23_1);
+  out_y(m0 + 23u, n0 + 2u, a23_2);
+  out_y(m0 + 23u, n0 + 3u, a23_3);
+  out_y(m0 + 23u, n0 + 4u, a23_4);
+  out_y(m0 + 23u, n0 + 5u, a23_5);
+  out_y(m0 + 23u, n0 + 6u, a23_6);
+  out_y(m0 + 23u, n0 + 7u, a23_7);
+  out_y(m0 + 24u, n0 + 0u, a24_0);
+  out_y(m0 + 24u, n0 + 1u, a24_1);
+  out_y(m0 + 24u, n0 + 2u, a24_2);
+  out_y(m0 + 24u, n0 + 3u, a24_3);
+  out_y(m0 + 24u, n0 + 4u, a24_4);
+  out_y(m0 + 24u, n0 + 5u, a24_5);
+  out_y(m0 + 24u, n0 + 6u, a24_6);
+  out_y(m0 + 24u, n0 + 7u, a24_7);
+  out_y(m0 + 25u, n0 + 0u, a25_0);
+  out_y(m0 + 25u, n0 + 1u, a25_1);
+  out_y(m0 + 25u, n0 + 2u, a25_2);
+  out_y(m0 + 25u, n0 + 3u, a25_3);
+  out_y(m0 + 25u, n0 + 4u, a25_4);
+  out_y(m0 + 25u, n0 + 5u, a25_5);
+  out_y(m0 + 25u, n0 + 6u, a25_6);
+  out_y(m0 + 25u, n0 + 7u, a25_7);
+  out_y(m0 + 26u, n0 + 0u, a26_0);
+  out_y(m0 + 26u, n0 + 1u, a26_1);
+  out_y(m0 + 26u, n0 + 2u, a26_2);
+  out_y(m0 + 26u, n0 + 3u, a26_3);
+  out_y(m0 + 26u, n0 + 4u, a26_4);
+  out_y(m0 + 26u, n0 + 5u, a26_5);
+  out_y(m0 + 26u, n0 + 6u, a26_6);
+  out_y(m0 + 26u, n0 + 7u, a26_7);
+  out_y(m0 + 27u, n0 + 0u, a27_0);
+  out_y(m0 + 27u, n0 + 1u, a27_1);
+  out_y(m0 + 27u, n0 + 2u, a27_2);
+  out_y(m0 + 27u, n0 + 3u, a27_3);
+  out_y(m0 + 27u, n0 + 4u, a27_4);
+  out_y(m0 + 27u, n0 + 5u, a27_5);
+  out_y(m0 + 27u, n0 + 6u, a27_6);
+  out_y(m0 + 27u, n0 + 7u, a27_7);
+  out_y(m0 + 28u, n0 + 0u, a28_0);
+  out_y(m0 + 28u, n0 + 1u, a28_1);
+  out_y(m0 + 28u, n0 + 2u, a28_2);
+  out_y(m0 + 28u, n0 + 3u, a28_3);
+  out_y(m0 + 28u, n0 + 4u, a28_4);
+  out_y(m0 + 28u, n0 + 5u, a28_5);
+  out_y(m0 + 28u, n0 + 6u, a28_6);
+  out_y(m0 + 28u, n0 + 7u, a28_7);
+  out_y(m0 + 29u, n0 + 0u, a29_0);
+  out_y(m0 + 29u, n0 + 1u, a29_1);
+  out_y(m0 + 29u, n0 + 2u, a29_2);
+  out_y(m0 + 29u, n0 + 3u, a29_3);
+  out_y(m0 + 29u, n0 + 4u, a29_4);
+  out_y(m0 + 29u, n0 + 5u, a29_5);
+  out_y(m0 + 29u, n0 + 6u, a29_6);
+  out_y(m0 + 29u, n0 + 7u, a29_7);
+  out_y(m0 + 30u, n0 + 0u, a30_0);
+  out_y(m0 + 30u, n0 + 1u, a30_1);
+  out_y(m0 + 30u, n0 + 2u, a30_2);
+  out_y(m0 + 30u, n0 + 3u, a30_3);
+  out_y(m0 + 30u, n0 + 4u, a30_4);
+  out_y(m0 + 30u, n0 + 5u, a30_5);
+  out_y(m0 + 30u, n0 + 6u, a30_6);
+  out_y(m0 + 30u, n0 + 7u, a30_7);
+  out_y(m0 + 31u, n0 + 0u, a31_0);
+  out_y(m0 + 31u, n0 + 1u, a31_1);
+  out_y(m0 + 31u, n0 + 2u, a31_2);
+  out_y(m0 + 31u, n0 + 3u, a31_3);
+  out_y(m0 + 31u, n0 + 4u, a31_4);
+  out_y(m0 + 31u, n0 + 5u, a31_5);
+  out_y(m0 + 31u, n0 + 6u, a31_6);
+  out_y(m0 + 31u, n0 + 7u, a31_7);
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 4u;
+  let n0 = (t % p.tilesX) * 4u;
+  let KH = p.KW;
+  let xr0 = min(m0 + 0u, p.M - 1u) * KH;
+  let xr1 = min(m0 + 1u, p.M - 1u) * KH;
+  let xr2 = min(m0 + 2u, p.M - 1u) * KH;
+  let xr3 = min(m0 + 3u, p.M - 1u) * KH;
+  let wr0 = min(n0 + 0u, p.N - 1u) * KH;
+  let wr1 = min(n0 + 1u, p.N - 1u) * KH;
+  let wr2 = min(n0 + 2u, p.N - 1u) * KH;
+  let wr3 = min(n0 + 3u, p.N - 1u) * KH;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0;
+  let seg = p.seg;
+  for (var k0 = 0u; k0 < KH; k0 += seg) {
+    let s0 = scale(((wr0 + k0) * 4u) >> p.bsShift);
+    let s1 = scale(((wr1 + k0) * 4u) >> p.bsShift);
+    let s2 = scale(((wr2 + k0) * 4u) >> p.bsShift);
+    let s3 = scale(((wr3 + k0) * 4u) >> p.bsShift);
+    let kend = min(k0 + seg, KH);
+    for (var kh = k0; kh < kend; kh++) {
+      let c0 = x4[xr0 + kh];
+      let c1 = x4[xr1 + kh];
+      let c2 = x4[xr2 + kh];
+      let c3 = x4[xr3 + kh];
+      let h0 = wr0 + kh;
+      let q0 = codes_lo((packed[h0 >> 1u] >> ((h0 & 1u) * 16u))) * s0;
+      a0_0 = fma(c0.w, q0.w, fma(c0.z, q0.z, fma(c0.y, q0.y, fma(c0.x, q0.x, a0_0))));
+      a1_0 = fma(c1.w, q0.w, fma(c1.z, q0.z, fma(c1.y, q0.y, fma(c1.x, q0.x, a1_0))));
+      a2_0 = fma(c2.w, q0.w, fma(c2.z, q0.z, fma(c2.y, q0.y, fma(c2.x, q0.x, a2_0))));
+      a3_0 = fma(c3.w, q0.w, fma(c3.z, q0.z, fma(c3.y, q0.y, fma(c3.x, q0.x, a3_0))));
+      let h1 = wr1 + kh;
+      let q1 = codes_lo((packed[h1 >> 1u] >> ((h1 & 1u) * 16u))) * s1;
+      a0_1 = fma(c0.w, q1.w, fma(c0.z, q1.z, fma(c0.y, q1.y, fma(c0.x, q1.x, a0_1))));
+      a1_1 = fma(c1.w, q1.w, fma(c1.z, q1.z, fma(c1.y, q1.y, fma(c1.x, q1.x, a1_1))));
+      a2_1 = fma(c2.w, q1.w, fma(c2.z, q1.z, fma(c2.y, q1.y, fma(c2.x, q1.x, a2_1))));
+      a3_1 = fma(c3.w, q1.w, fma(c3.z, q1.z, fma(c3.y, q1.y, fma(c3.x, q1.x, a3_1))));
+      let h2 = wr2 + kh;
+      let q2 = codes_lo((packed[h2 >> 1u] >> ((h2 & 1u) * 16u))) * s2;
+      a0_2 = fma(c0.w, q2.w, fma(c0.z, q2.z, fma(c0.y, q2.y, fma(c0.x, q2.x, a0_2))));
+      a1_2 = fma(c1.w, q2.w, fma(c1.z, q2.z, fma(c1.y, q2.y, fma(c1.x, q2.x, a1_2))));
+      a2_2 = fma(c2.w, q2.w, fma(c2.z, q2.z, fma(c2.y, q2.y, fma(c2.x, q2.x, a2_2))));
+      a3_2 = fma(c3.w, q2.w, fma(c3.z, q2.z, fma(c3.y, q2.y, fma(c3.x, q2.x, a3_2))));
+      let h3 = wr3 + kh;
+      let q3 = codes_lo((packed[h3 >> 1u] >> ((h3 & 1u) * 16u))) * s3;
+      a0_3 = fma(c0.w, q3.w, fma(c0.z, q3.z, fma(c0.y, q3.y, fma(c0.x, q3.x, a0_3))));
+      a1_3 = fma(c1.w, q3.w, fma(c1.z, q3.z, fma(c1.y, q3.y, fma(c1.x, q3.x, a1_3))));
+      a2_3 = fma(c2.w, q3.w, fma(c2.z, q3.z, fma(c2.y, q3.y, fma(c2.x, q3.x, a2_3))));
+      a3_3 = fma(c3.w, q3.w, fma(c3.z, q3.z, fma(c3.y, q3.y, fma(c3.x, q3.x, a3_3))));
+    }
+  }
+  out_y(m0 + 0u, n0 + 0u, a0_0);
+  out_y(m0 + 0u, n0 + 1u, a0_1);
+  out_y(m0 + 0u, n0 + 2u, a0_2);
+  out_y(m0 + 0u, n0 + 3u, a0_3);
+  out_y(m0 + 1u, n0 + 0u, a1_0);
+  out_y(m0 + 1u, n0 + 1u, a1_1);
+  out_y(m0 + 1u, n0 + 2u, a1_2);
+  out_y(m0 + 1u, n0 + 3u, a1_3);
+  out_y(m0 + 2u, n0 + 0u, a2_0);
+  out_y(m0 + 2u, n0 + 1u, a2_1);
+  out_y(m0 + 2u, n0 + 2u, a2_2);
+  out_y(m0 + 2u, n0 + 3u, a2_3);
+  out_y(m0 + 3u, n0 + 0u, a3_0);
+  out_y(m0 + 3u, n0 + 1u, a3_1);
+  out_y(m0 + 3u, n0 + 2u, a3_2);
+  out_y(m0 + 3u, n0 + 3u, a3_3);
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 16u;
+  let n0 = (t % p.tilesX) * 8u;
+  let KH = p.KW;
+  let xr0 = min(m0 + 0u, p.M - 1u) * KH;
+  let xr1 = min(m0 + 1u, p.M - 1u) * KH;
+  let xr2 = min(m0 + 2u, p.M - 1u) * KH;
+  let xr3 = min(m0 + 3u, p.M - 1u) * KH;
+  let xr4 = min(m0 + 4u, p.M - 1u) * KH;
+  let xr5 = min(m0 + 5u, p.M - 1u) * KH;
+  let xr6 = min(m0 + 6u, p.M - 1u) * KH;
+  let xr7 = min(m0 + 7u, p.M - 1u) * KH;
+  let xr8 = min(m0 + 8u, p.M - 1u) * KH;
+  let xr9 = min(m0 + 9u, p.M - 1u) * KH;
+  let xr10 = min(m0 + 10u, p.M - 1u) * KH;
+  let xr11 = min(m0 + 11u, p.M - 1u) * KH;
+  let xr12 = min(m0 + 12u, p.M - 1u) * KH;
+  let xr13 = min(m0 + 13u, p.M - 1u) * KH;
+  let xr14 = min(m0 + 14u, p.M - 1u) * KH;
+  let xr15 = min(m0 + 15u, p.M - 1u) * KH;
+  let wr0 = min(n0 + 0u, p.N - 1u) * KH;
+  let wr1 = min(n0 + 1u, p.N - 1u) * KH;
+  let wr2 = min(n0 + 2u, p.N - 1u) * KH;
+  let wr3 = min(n0 + 3u, p.N - 1u) * KH;
+  let wr4 = min(n0 + 4u, p.N - 1u) * KH;
+  let wr5 = min(n0 + 5u, p.N - 1u) * KH;
+  let wr6 = min(n0 + 6u, p.N - 1u) * KH;
+  let wr7 = min(n0 + 7u, p.N - 1u) * KH;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0;
+  var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0; var a4_7 = 0.0;
+  var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0; var a5_7 = 0.0;
+  var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0; var a6_7 = 0.0;
+  var a7_0 = 0.0; var a7_1 = 0.0; var a7_2 = 0.0; var a7_3 = 0.0; var a7_4 = 0.0; var a7_5 = 0.0; var a7_6 = 0.0; var a7_7 = 0.0;
+  var a8_0 = 0.0; var a8_1 = 0.0; var a8_2 = 0.0; var a8_3 = 0.0; var a8_4 = 0.0; var a8_5 = 0.0; var a8_6 = 0.0; var a8_7 = 0.0;
+  var a9_0 = 0.0; var a9_1 = 0.0; var a9_2 = 0.0; var a9_3 = 0.0; var a9_4 = 0.0; var a9_5 = 0.0; var a9_6 = 0.0; var a9_7 = 0.0;
+  var a10_0 = 0.0; var a10_1 = 0.0; var a10_2 = 0.0; var a10_3 = 0.0; var a10_4 = 0.0; var a10_5 = 0.0; var a10_6 = 0.0; var a10_7 = 0.0;
+  var a11_0 = 0.0; var a11_1 = 0.0; var a11_2 = 0.0; var a11_3 = 0.0; var a11_4 = 0.0; var a11_5 = 0.0; var a11_6 = 0.0; var a11_7 = 0.0;
+  var a12_0 = 0.0; var a12_1 = 0.0; var a12_2 = 0.0; var a12_3 = 0.0; var a12_4 = 0.0; var a12_5 = 0.0; var a12_6 = 0.0; var a12_7 = 0.0;
+  var a13_0 = 0.0; var a13_1 = 0.0; var a13_2 = 0.0; var a13_3 = 0.0; var a13_4 = 0.0; var a13_5 = 0.0; var a13_6 = 0.0; var a13_7 = 0.0;
+  var a14_0 = 0.0; var a14_1 = 0.0; var a14_2 = 0.0; var a14_3 = 0.0; var a14_4 = 0.0; var a14_5 = 0.0; var a14_6 = 0.0; var a14_7 = 0.0;
+  var a15_0 = 0.0; var a15_1 = 0.0; var a15_2 = 0.0; var a15_3 = 0.0; var a15_4 = 0.0; var a15_5 = 0.0; var a15_6 = 0.0; var a15_7 = 0.0;
+  let seg = p.seg;
+  for (var k0 = 0u; k0 < KH; k0 += seg) {
+    let s0 = scale(((wr0 + k0) * 4u) >> p.bsShift);
+    let s1 = scale(((wr1 + k0) * 4u) >> p.bsShift);
+    let s2 = scale(((wr2 + k0) * 4u) >> p.bsShift);
+    let s3 = scale(((wr3 + k0) * 4u) >> p.bsShift);
+    let s4 = scale(((wr4 + k0) * 4u) >> p.bsShift);
+    let s5 = scale(((wr5 + k0) * 4u) >> p.bsShift);
+    let s6 = scale(((wr6 + k0) * 4u) >> p.bsShift);
+    let s7 = scale(((wr7 + k0) * 4u) >> p.bsShift);
+    let kend = min(k0 + seg, KH);
+    for (var kh = k0; kh < kend; kh++) {
+      let c0 = x4[xr0 + kh];
+      let c1 = x4[xr1 + kh];
+      let c2 = x4[xr2 + kh];
+      let c3 = x4[xr3 + kh];
+      let c4 = x4[xr4 + kh];
+      let c5 = x4[xr5 + kh];
+      let c6 = x4[xr6 + kh];
+      let c7 = x4[xr7 + kh];
+      let c8 = x4[xr8 + kh];
+      let c9 = x4[xr9 + kh];
+      let c10 = x4[xr10 + kh];
+      let c11 = x4[xr11 + kh];
+      let c12 = x4[xr12 + kh];
+      let c13 = x4[xr13 + kh];
+      let c14 = x4[xr14 + kh];
+      let c15 = x4[xr15 + kh];
+      let h0 = wr0 + kh;
+      let q0 = codes_lo((packed[h0 >> 1u] >> ((h0 & 1u) * 16u))) * s0;
+      a0_0 = fma(c0.w, q0.w, fma(c0.z, q0.z, fma(c0.y, q0.y, fma(c0.x, q0.x, a0_0))));
+      a1_0 = fma(c1.w, q0.w, fma(c1.z, q0.z, fma(c1.y, q0.y, fma(c1.x, q0.x, a1_0))));
+      a2_0 = fma(c2.w, q0.w, fma(c2.z, q0.z, fma(c2.y, q0.y, fma(c2.x, q0.x, a2_0))));
+      a3_0 = fma(c3.w, q0.w, fma(c3.z, q0.z, fma(c3.y, q0.y, fma(c3.x, q0.x, a3_0))));
+      a4_0 = fma(c4.w, q0.w, fma(c4.z, q0.z, fma(c4.y, q0.y, fma(c4.x, q0.x, a4_0))));
+      a5_0 = fma(c5.w, q0.w, fma(c5.z, q0.z, fma(c5.y, q0.y, fma(c5.x, q0.x, a5_0))));
+      a6_0 = fma(c6.w, q0.w, fma(c6.z, q0.z, fma(c6.y, q0.y, fma(c6.x, q0.x, a6_0))));
+      a7_0 = fma(c7.w, q0.w, fma(c7.z, q0.z, fma(c7.y, q0.y, fma(c7.x, q0.x, a7_0))));
+      a8_0 = fma(c8.w, q0.w, fma(c8.z, q0.z, fma(c8.y, q0.y, fma(c8.x, q0.x, a8_0))));
+      a9_0 = fma(c9.w, q0.w, fma(c9.z, q0.z, fma(c9.y, q0.y, fma(c9.x, q0.x, a9_0))));
+      a10_0 = fma(c10.w, q0.w, fma(c10.z, q0.z, fma(c10.y, q0.y, fma(c10.x, q0.x, a10_0))));
+      a11_0 = fma(c11.w, q0.w, fma(c11.z, q0.z, fma(c11.y, q0.y, fma(c11.x, q0.x, a11_0))));
+      a12_0 = fma(c12.w, q0.w, fma(c12.z, q0.z, fma(c12.y, q0.y, fma(c12.x, q0.x, a12_0))));
+      a13_0 = fma(c13.w, q0.w, fma(c13.z, q0.z, fma(c13.y, q0.y, fma(c13.x, q0.x, a13_0))));
+      a14_0 = fma(c14.w, q0.w, fma(c14.z, q0.z, fma(c14.y, q0.y, fma(c14.x, q0.x, a14_0))));
+      a15_0 = fma(c15.w, q0.w, fma(c15.z, q0.z, fma(c15.y, q0.y, fma(c15.x, q0.x, a15_0))));
+      let h1 = wr1 + kh;
+      let q1 = codes_lo((packed[h1 >> 1u] >> ((h1 & 1u) * 16u))) * s1;
+      a0_1 = fma(c0.w, q1.w, fma(c0.z, q1.z, fma(c0.y, q1.y, fma(c0.x, q1.x, a0_1))));
+      a1_1 = fma(c1.w, q1.w, fma(c1.z, q1.z, fma(c1.y, q1.y, fma(c1.x, q1.x, a1_1))));
+      a2_1 = fma(c2.w, q1.w, fma(c2.z, q1.z, fma(c2.y, q1.y, fma(c2.x, q1.x, a2_1))));
+      a3_1 = fma(c3.w, q1.w, fma(c3.z, q1.z, fma(c3.y, q1.y, fma(c3.x, q1.x, a3_1))));
+      a4_1 = fma(c4.w, q1.w, fma(c4.z, q1.z, fma(c4.y, q1.y, fma(c4.x, q1.x, a4_1))));
+      a5_1 = fma(c5.w, q1.w, fma(c5.z, q1.z, fma(c5.y, q1.y, fma(c5.x, q1.x, a5_1))));
+      a6_1 = fma(c6.w, q1.w, fma(c6.z, q1.z, fma(c6.y, q1.y, fma(c6.x, q1.x, a6_1))));
+      a7_1 = fma(c7.w, q1.w, fma(c7.z, q1.z, fma(c7.y, q1.y, fma(c7.x, q1.x, a7_1))));
+      a8_1 = fma(c8.w, q1.w, fma(c8.z, q1.z, fma(c8.y, q1.y, fma(c8.x, q1.x, a8_1))));
+      a9_1 = fma(c9.w, q1.w, fma(c9.z, q1.z, fma(c9.y, q1.y, fma(c9.x, q1.x, a9_1))));
+      a10_1 = fma(c10.w, q1.w, fma(c10.z, q1.z, fma(c10.y, q1.y, fma(c10.x, q1.x, a10_1))));
+      a11_1 = fma(c11.w, q1.w, fma(c11.z, q1.z, fma(c11.y, q1.y, fma(c11.x, q1.x, a11_1))));
+      a12_1 = fma(c12.w, q1.w, fma(c12.z, q1.z, fma(c12.y, q1.y, fma(c12.x, q1.x, a12_1))));
+      a13_1 = fma(c13.w, q1.w, fma(c13.z, q1.z, fma(c13.y, q1.y, fma(c13.x, q1.x, a13_1))));
+      a14_1 = fma(c14.w, q1.w, fma(c14.z, q1.z, fma(c14.y, q1.y, fma(c14.x, q1.x, a14_1))));
+      a15_1 = fma(c15.w, q1.w, fma(c15.z, q1.z, fma(c15.y, q1.y, fma(c15.x, q1.x, a15_1))));
+      let h2 = wr2 + kh;
+      let q2 = codes_lo((packed[h2 >> 1u] >> ((h2 & 1u) * 16u))) * s2;
+      a0_2 = fma(c0.w, q2.w, fma(c0.z, q2.z, fma(c0.y, q2.y, fma(c0.x, q2.x, a0_2))));
+      a1_2 = fma(c1.w, q2.w, fma(c1.z, q2.z, fma(c1.y, q2.y, fma(c1.x, q2.x, a1_2))));
+      a2_2 = fma(c2.w, q2.w, fma(c2.z, q2.z, fma(c2.y, q2.y, fma(c2.x, q2.x, a2_2))));
+      a3_2 = fma(c3.w, q2.w, fma(c3.z, q2.z, fma(c3.y, q2.y, fma(c3.x, q2.x, a3_2))));
+      a4_2 = fma(c4.w, q2.w, fma(c4.z, q2.z, fma(c4.y, q2.y, fma(c4.x, q2.x, a4_2))));
+      a5_2 = fma(c5.w, q2.w, fma(c5.z, q2.z, fma(c5.y, q2.y, fma(c5.x, q2.x, a5_2))));
+      a6_2 = fma(c6.w, q2.w, fma(c6.z, q2.z, fma(c6.y, q2.y, fma(c6.x, q2.x, a6_2))));
+      a7_2 = fma(c7.w, q2.w, fma(c7.z, q2.z, fma(c7.y, q2.y, fma(c7.x, q2.x, a7_2))));
+      a8_2 = fma(c8.w, q2.w, fma(c8.z, q2.z, fma(c8.y, q2.y, fma(c8.x, q2.x, a8_2))));
+      a9_2 = fma(c9.w, q2.w, fma(c9.z, q2.z, fma(c9.y, q2.y, fma(c9.x, q2.x, a9_2))));
+      a10_2 = fma(c10.w, q2.w, fma(c10.z, q2.z, fma(c10.y, q2.y, fma(c10.x, q2.x, a10_2))));
+      a11_2 = fma(c11.w, q2.w, fma(c11.z, q2.z, fma(c11.y, q2.y, fma(c11.x, q2.x, a11_2))));
+      a12_2 = fma(c12.w, q2.w, fma(c12.z, q2.z, fma(c12.y, q2.y, fma(c12.x, q2.x, a12_2))));
+      a13_2 = fma(c13.w, q2.w, fma(c13.z, q2.z, fma(c13.y, q2.y, fma(c13.x, q2.x, a13_2))));
+      a14_2 = fma(c14.w, q2.w, fma(c14.z, q2.z, fma(c14.y, q2.y, fma(c14.x, q2.x, a14_2))));
+      a15_2 = fma(c15.w, q2.w, fma(c15.z, q2.z, fma(c15.y, q2.y, fma(c15.x, q2.x, a15_2))));
+      let h3 = wr3 + kh;
+      let q3 = codes_lo((packed[h3 >> 1u] >> ((h3 & 1u) * 16u))) * s3;
+      a0_3 = fma(c0.w, q3.w, fma(c0.z, q3.z, fma(c0.y, q3.y, fma(c0.x, q3.x, a0_3))));
+      a1_3 = fma(c1.w, q3.w, fma(c1.z, q3.z, fma(c1.y, q3.y, fma(c1.x, q3.x, a1_3))));
+      a2_3 = fma(c2.w, q3.w, fma(c2.z, q3.z, fma(c2.y, q3.y, fma(c2.x, q3.x, a2_3))));
+      a3_3 = fma(c3.w, q3.w, fma(c3.z, q3.z, fma(c3.y, q3.y, fma(c3.x, q3.x, a3_3))));
+      a4_3 = fma(c4.w, q3.w, fma(c4.z, q3.z, fma(c4.y, q3.y, fma(c4.x, q3.x, a4_3))));
+      a5_3 = fma(c5.w, q3.w, fma(c5.z, q3.z, fma(c5.y, q3.y, fma(c5.x, q3.x, a5_3))));
+      a6_3 = fma(c6.w, q3.w, fma(c6.z, q3.z, fma(c6.y, q3.y, fma(c6.x, q3.x, a6_3))));
+      a7_3 = fma(c7.w, q3.w, fma(c7.z, q3.z, fma(c7.y, q3.y, fma(c7.x, q3.x, a7_3))));
+      a8_3 = fma(c8.w, q3.w, fma(c8.z, q3.z, fma(c8.y, q3.y, fma(c8.x, q3.x, a8_3))));
+      a9_3 = fma(c9.w, q3.w, fma(c9.z, q3.z, fma(c9.y, q3.y, fma(c9.x, q3.x, a9_3))));
+      a10_3 = fma(c10.w, q3.w, fma(c10.z, q3.z, fma(c10.y, q3.y, fma(c10.x, q3.x, a10_3))));
+      a11_3 = fma(c11.w, q3.w, fma(c11.z, q3.z, fma(c11.y, q3.y, fma(c11.x, q3.x, a11_3))));
+      a12_3 = fma(c12.w, q3.w, fma(c12.z, q3.z, fma(c12.y, q3.y, fma(c12.x, q3.x, a12_3))));
+      a13_3 = fma(c13.w, q3.w, fma(c13.z, q3.z, fma(c13.y, q3.y, fma(c13.x, q3.x, a13_3))));
+      a14_3 = fma(c14.w, q3.w, fma(c14.z, q3.z, fma(c14.y, q3.y, fma(c14.x, q3.x, a14_3))));
+      a15_3 = fma(c15.w, q3.w, fma(c15.z, q3.z, fma(c15.y, q3.y, fma(c15.x, q3.x, a15_3))));
+      let h4 = wr4 + kh;
+      let q4 = codes_lo((packed[h4 >> 1u] >> ((h4 & 1u) * 16u))) * s4;
+      a0_4 = fma(c0.w, q4.w, fma(c0.z, q4.z, fma(c0.y, q4.y, fma(c0.x, q4.x, a0_4))));
+      a1_4 = fma(c1.w, q4.w, fma(c1.z, q4.z, fma(c1.y, q4.y, fma(c1.x, q4.x, a1_4))));
+      a2_4 = fma(c2.w, q4.w, fma(c2.z, q4.z, fma(c2.y, q4.y, fma(c2.x, q4.x, a2_4))));
+      a3_4 = fma(c3.w, q4.w, fma(c3.z, q4.z, fma(c3.y, q4.y, fma(c3.x, q4.x, a3_4))));
+      a4_4 = fma(c4.w, q4.w, fma(c4.z, q4.z, fma(c4.y, q4.y, fma(c4.x, q4.x, a4_4))));
+      a5_4 = fma(c5.w, q4.w, fma(c5.z, q4.z, fma(c5.y, q4.y, fma(c5.x, q4.x, a5_4))));
+      a6_4 = fma(c6.w, q4.w, fma(c6.z, q4.z, fma(c6.y, q4.y, fma(c6.x, q4.x, a6_4))));
+      a7_4 = fma(c7.w, q4.w, fma(c7.z, q4.z, fma(c7.y, q4.y, fma(c7.x, q4.x, a7_4))));
+      a8_4 = fma(c8.w, q4.w, fma(c8.z, q4.z, fma(c8.y, q4.y, fma(c8.x, q4.x, a8_4))));
+      a9_4 = fma(c9.w, q4.w, fma(c9.z, q4.z, fma(c9.y, q4.y, fma(c9.x, q4.x, a9_4))));
+      a10_4 = fma(c10.w, q4.w, fma(c10.z, q4.z, fma(c10.y, q4.y, fma(c10.x, q4.x, a10_4))));
+      a11_4 = fma(c11.w, q4.w, fma(c11.z, q4.z, fma(c11.y, q4.y, fma(c11.x, q4.x, a11_4))));
+      a12_4 = fma(c12.w, q4.w, fma(c12.z, q4.z, fma(c12.y, q4.y, fma(c12.x, q4.x, a12_4))));
+      a13_4 = fma(c13.w, q4.w, fma(c13.z, q4.z, fma(c13.y, q4.y, fma(c13.x, q4.x, a13_4))));
+      a14_4 = fma(c14.w, q4.w, fma(c14.z, q4.z, fma(c14.y, q4.y, fma(c14.x, q4.x, a14_4))));
+      a15_4 = fma(c15.w, q4.w, fma(c15.z, q4.z, fma(c15.y, q4.y, fma(c15.x, q4.x, a15_4))));
+      let h5 = wr5 + kh;
+      let q5 = codes_lo((packed[h5 >> 1u] >> ((h5 & 1u) * 16u))) * s5;
+      a0_5 = fma(c0.w, q5.w, fma(c0.z, q5.z, fma(c0.y, q5.y, fma(c0.x, q5.x, a0_5))));
+      a1_5 = fma(c1.w, q5.w, fma(c1.z, q5.z, fma(c1.y, q5.y, fma(c1.x, q5.x, a1_5))));
+      a2_5 = fma(c2.w, q5.w, fma(c2.z, q5.z, fma(c2.y, q5.y, fma(c2.x, q5.x, a2_5))));
+      a3_5 = fma(c3.w, q5.w, fma(c3.z, q5.z, fma(c3.y, q5.y, fma(c3.x, q5.x, a3_5))));
+      a4_5 = fma(c4.w, q5.w, fma(c4.z, q5.z, fma(c4.y, q5.y, fma(c4.x, q5.x, a4_5))));
+      a5_5 = fma(c5.w, q5.w, fma(c5.z, q5.z, fma(c5.y, q5.y, fma(c5.x, q5.x, a5_5))));
+      a6_5 = fma(c6.w, q5.w, fma(c6.z, q5.z, fma(c6.y, q5.y, fma(c6.x, q5.x, a6_5))));
+      a7_5 = fma(c7.w, q5.w, fma(c7.z, q5.z, fma(c7.y, q5.y, fma(c7.x, q5.x, a7_5))));
+      a8_5 = fma(c8.w, q5.w, fma(c8.z, q5.z, fma(c8.y, q5.y, fma(c8.x, q5.x, a8_5))));
+      a9_5 = fma(c9.w, q5.w, fma(c9.z, q5.z, fma(c9.y, q5.y, fma(c9.x, q5.x, a9_5))));
+      a10_5 = fma(c10.w, q5.w, fma(c10.z, q5.z, fma(c10.y, q5.y, fma(c10.x, q5.x, a10_5))));
+      a11_5 = fma(c11.w, q5.w, fma(c11.z, q5.z, fma(c11.y, q5.y, fma(c11.x, q5.x, a11_5))));
+      a12_5 = fma(c12.w, q5.w, fma(c12.z, q5.z, fma(c12.y, q5.y, fma(c12.x, q5.x, a12_5))));
+      a13_5 = fma(c13.w, q5.w, fma(c13.z, q5.z, fma(c13.y, q5.y, fma(c13.x, q5.x, a13_5))));
+      a14_5 = fma(c14.w, q5.w, fma(c14.z, q5.z, fma(c14.y, q5.y, fma(c14.x, q5.x, a14_5))));
+      a15_5 = fma(c15.w, q5.w, fma(c15.z, q5.z, fma(c15.y, q5.y, fma(c15.x, q5.x, a15_5))));
+      let h6 = wr6 + kh;
+      let q6 = codes_lo((packed[h6 >> 1u] >> ((h6 & 1u) * 16u))) * s6;
+      a0_6 = fma(c0.w, q6.w, fma(c0.z, q6.z, fma(c0.y, q6.y, fma(c0.x, q6.x, a0_6))));
+      a1_6 = fma(c1.w, q6.w, fma(c1.z, q6.z, fma(c1.y, q6.y, fma(c1.x, q6.x, a1_6))));
+      a2_6 = fma(c2.w, q6.w, fma(c2.z, q6.z, fma(c2.y, q6.y, fma(c2.x, q6.x, a2_6))));
+      a3_6 = fma(c3.w, q6.w, fma(c3.z, q6.z, fma(c3.y, q6.y, fma(c3.x, q6.x, a3_6))));
+      a4_6 = fma(c4.w, q6.w, fma(c4.z, q6.z, fma(c4.y, q6.y, fma(c4.x, q6.x, a4_6))));
+      a5_6 = fma(c5.w, q6.w, fma(c5.z, q6.z, fma(c5.y, q6.y, fma(c5.x, q6.x, a5_6))));
+      a6_6 = fma(c6.w, q6.w, fma(c6.z, q6.z, fma(c6.y, q6.y, fma(c6.x, q6.x, a6_6))));
+      a7_6 = fma(c7.w, q6.w, fma(c7.z, q6.z, fma(c7.y, q6.y, fma(c7.x, q6.x, a7_6))));
+      a8_6 = fma(c8.w, q6.w, fma(c8.z, q6.z, fma(c8.y, q6.y, fma(c8.x, q6.x, a8_6))));
+      a9_6 = fma(c9.w, q6.w, fma(c9.z, q6.z, fma(c9.y, q6.y, fma(c9.x, q6.x, a9_6))));
+      a10_6 = fma(c10.w, q6.w, fma(c10.z, q6.z, fma(c10.y, q6.y, fma(c10.x, q6.x, a10_6))));
+      a11_6 = fma(c11.w, q6.w, fma(c11.z, q6.z, fma(c11.y, q6.y, fma(c11.x, q6.x, a11_6))));
+      a12_6 = fma(c12.w, q6.w, fma(c12.z, q6.z, fma(c12.y, q6.y, fma(c12.x, q6.x, a12_6))));
+      a13_6 = fma(c13.w, q6.w, fma(c13.z, q6.z, fma(c13.y, q6.y, fma(c13.x, q6.x, a13_6))));
+      a14_6 = fma(c14.w, q6.w, fma(c14.z, q6.z, fma(c14.y, q6.y, fma(c14.x, q6.x, a14_6))));
+      a15_6 = fma(c15.w, q6.w, fma(c15.z, q6.z, fma(c15.y, q6.y, fma(c15.x, q6.x, a15_6))));
+      let h7 = wr7 + kh;
+      let q7 = codes_lo((packed[h7 >> 1u] >> ((h7 & 1u) * 16u))) * s7;
+      a0_7 = fma(c0.w, q7.w, fma(c0.z, q7.z, fma(c0.y, q7.y, fma(c0.x, q7.x, a0_7))));
+      a1_7 = fma(c1.w, q7.w, fma(c1.z, q7.z, fma(c1.y, q7.y, fma(c1.x, q7.x, a1_7))));
+      a2_7 = fma(c2.w, q7.w, fma(c2.z, q7.z, fma(c2.y, q7.y, fma(c2.x, q7.x, a2_7))));
+      a3_7 = fma(c3.w, q7.w, fma(c3.z, q7.z, fma(c3.y, q7.y, fma(c3.x, q7.x, a3_7))));
+      a4_7 = fma(c4.w, q7.w, fma(c4.z, q7.z, fma(c4.y, q7.y, fma(c4.x, q7.x, a4_7))));
+      a5_7 = fma(c5.w, q7.w, fma(c5.z, q7.z, fma(c5.y, q7.y, fma(c5.x, q7.x, a5_7))));
+      a6_7 = fma(c6.w, q7.w, fma(c6.z, q7.z, fma(c6.y, q7.y, fma(c6.x, q7.x, a6_7))));
+      a7_7 = fma(c7.w, q7.w, fma(c7.z, q7.z, fma(c7.y, q7.y, fma(c7.x, q7.x, a7_7))));
+      a8_7 = fma(c8.w, q7.w, fma(c8.z, q7.z, fma(c8.y, q7.y, fma(c8.x, q7.x, a8_7))));
+      a9_7 = fma(c9.w, q7.w, fma(c9.z, q7.z, fma(c9.y, q7.y, fma(c9.x, q7.x, a9_7))));
+      a10_7 = fma(c10.w, q7.w, fma(c10.z, q7.z, fma(c10.y, q7.y, fma(c10.x, q7.x, a10_7))));
+      a11_7 = fma(c11.w, q7.w, fma(c11.z, q7.z, fma(c11.y, q7.y, fma(c11.x, q7.x, a11_7))));
+      a12_7 = fma(c12.w, q7.w, fma(c12.z, q7.z, fma(c12.y, q7.y, fma(c12.x, q7.x, a12_7))));
+      a13_7 = fma(c13.w, q7.w, fma(c13.z, q7.z, fma(c13.y, q7.y, fma(c13.x, q7.x, a13_7))));
+      a14_7 = fma(c14.w, q7.w, fma(c14.z, q7.z, fma(c14.y, q7.y, fma(c14.x, q7.x, a14_7))));
+      a15_7 = fma(c15.w, q7.w, fma(c15.z, q7.z, fma(c15.y, q7.y, fma(c15.x, q7.x, a15_7))));
+    }
+  }
+  out_y(m0 + 0u, n0 + 0u, a0_0);
+  out_y(m0 + 0u, n0 + 1u, a0_1);
+  out_y(m0 + 0u, n0 + 2u, a0_2);
+  out_y(m0 + 0u, n0 + 3u, a0_3);
+  out_y(m0 + 0u, n0 + 4u, a0_4);
+  out_y(m0 + 0u, n0 + 5u, a0_5);
+  out_y(m0 + 0u, n0 + 6u, a0_6);
+  out_y(m0 + 0u, n0 + 7u, a0_7);
+  out_y(m0 + 1u, n0 + 0u, a1_0);
+  out_y(m0 + 1u, n0 + 1u, a1_1);
+  out_y(m0 + 1u, n0 + 2u, a1_2);
+  out_y(m0 + 1u, n0 + 3u, a1_3);
+  out_y(m0 + 1u, n0 + 4u, a1_4);
+  out_y(m0 + 1u, n0 + 5u, a1_5);
+  out_y(m0 + 1u, n0 + 6u, a1_6);
+  out_y(m0 + 1u, n0 + 7u, a1_7);
+  out_y(m0 + 2u, n0 + 0u, a2_0);
+  out_y(m0 + 2u, n0 + 1u, a2_1);
+  out_y(m0 + 2u, n0 + 2u, a2_2);
+  out_y(m0 + 2u, n0 + 3u, a2_3);
+  out_y(m0 + 2u, n0 + 4u, a2_4);
+  out_y(m0 + 2u, n0 + 5u, a2_5);
+  out_y(m0 + 2u, n0 + 6u, a2_6);
+  out_y(m0 + 2u, n0 + 7u, a2_7);
+  out_y(m0 + 3u, n0 + 0u, a3_0);
+  out_y(m0 + 3u, n0 + 1u, a3_1);
+  out_y(m0 + 3u, n0 + 2u, a3_2);
+  out_y(m0 + 3u, n0 + 3u, a3_3);
+  out_y(m0 + 3u, n0 + 4u, a3_4);
+  out_y(m0 + 3u, n0 + 5u, a3_5);
+  out_y(m0 + 3u, n0 + 6u, a3_6);
+  out_y(m0 + 3u, n0 + 7u, a3_7);
+  out_y(m0 + 4u, n0 + 0u, a4_0);
+  out_y(m0 + 4u, n0 + 1u, a4_1);
+  out_y(m0 + 4u, n0 + 2u, a4_2);
+  out_y(m0 + 4u, n0 + 3u, a4_3);
+  out_y(m0 + 4u, n0 + 4u, a4_4);
+  out_y(m0 + 4u, n0 + 5u, a4_5);
+  out_y(m0 + 4u, n0 + 6u, a4_6);
+  out_y(m0 + 4u, n0 + 7u, a4_7);
+  out_y(m0 + 5u, n0 + 0u, a5_0);
+  out_y(m0 + 5u, n0 + 1u, a5_1);
+  out_y(m0 + 5u, n0 + 2u, a5_2);
+  out_y(m0 + 5u, n0 + 3u, a5_3);
+  out_y(m0 + 5u, n0 + 4u, a5_4);
+  out_y(m0 + 5u, n0 + 5u, a5_5);
+  out_y(m0 + 5u, n0 + 6u, a5_6);
+  out_y(m0 + 5u, n0 + 7u, a5_7);
+  out_y(m0 + 6u, n0 + 0u, a6_0);
+  out_y(m0 + 6u, n0 + 1u, a6_1);
+  out_y(m0 + 6u, n0 + 2u, a6_2);
+  out_y(m0 + 6u, n0 + 3u, a6_3);
+  out_y(m0 + 6u, n0 + 4u, a6_4);
+  out_y(m0 + 6u, n0 + 5u, a6_5);
+  out_y(m0 + 6u, n0 + 6u, a6_6);
+  out_y(m0 + 6u, n0 + 7u, a6_7);
+  out_y(m0 + 7u, n0 + 0u, a7_0);
+  out_y(m0 + 7u, n0 + 1u, a7_1);
+  out_y(m0 + 7u, n0 + 2u, a7_2);
+  out_y(m0 + 7u, n0 + 3u, a7_3);
+  out_y(m0 + 7u, n0 + 4u, a7_4);
+  out_y(m0 + 7u, n0 + 5u, a7_5);
+  out_y(m0 + 7u, n0 + 6u, a7_6);
+  out_y(m0 + 7u, n0 + 7u, a7_7);
+  out_y(m0 + 8u, n0 + 0u, a8_0);
+  out_y(m0 + 8u, n0 + 1u, a8_1);
+  out_y(m0 + 8u, n0 + 2u, a8_2);
+  out_y(m0 + 8u, n0 + 3u, a8_3);
+  out_y(m0 + 8u, n0 + 4u, a8_4);
+  out_y(m0 + 8u, n0 + 5u, a8_5);
+  out_y(m0 + 8u, n0 + 6u, a8_6);
+  out_y(m0 + 8u, n0 + 7u, a8_7);
+  out_y(m0 + 9u, n0 + 0u, a9_0);
+  out_y(m0 + 9u, n0 + 1u, a9_1);
+  out_y(m0 + 9u, n0 + 2u, a9_2);
+  out_y(m0 + 9u, n0 + 3u, a9_3);
+  out_y(m0 + 9u, n0 + 4u, a9_4);
+  out_y(m0 + 9u, n0 + 5u, a9_5);
+  out_y(m0 + 9u, n0 + 6u, a9_6);
+  out_y(m0 + 9u, n0 + 7u, a9_7);
+  out_y(m0 + 10u, n0 + 0u, a10_0);
+  out_y(m0 + 10u, n0 + 1u, a10_1);
+  out_y(m0 + 10u, n0 + 2u, a10_2);
+  out_y(m0 + 10u, n0 + 3u, a10_3);
+  out_y(m0 + 10u, n0 + 4u, a10_4);
+  out_y(m0 + 10u, n0 + 5u, a10_5);
+  out_y(m0 + 10u, n0 + 6u, a10_6);
+  out_y(m0 + 10u, n0 + 7u, a10_7);
+  out_y(m0 + 11u, n0 + 0u, a11_0);
+  out_y(m0 + 11u, n0 + 1u, a11_1);
+  out_y(m0 + 11u, n0 + 2u, a11_2);
+  out_y(m0 + 11u, n0 + 3u, a11_3);
+  out_y(m0 + 11u, n0 + 4u, a11_4);
+  out_y(m0 + 11u, n0 + 5u, a11_5);
+  out_y(m0 + 11u, n0 + 6u, a11_6);
+  out_y(m0 + 11u, n0 + 7u, a11_7);
+  out_y(m0 + 12u, n0 + 0u, a12_0);
+  out_y(m0 + 12u, n0 + 1u, a12_1);
+  out_y(m0 + 12u, n0 + 2u, a12_2);
+  out_y(m0 + 12u, n0 + 3u, a12_3);
+  out_y(m0 + 12u, n0 + 4u, a12_4);
+  out_y(m0 + 12u, n0 + 5u, a12_5);
+  out_y(m0 + 12u, n0 + 6u, a12_6);
+  out_y(m0 + 12u, n0 + 7u, a12_7);
+  out_y(m0 + 13u, n0 + 0u, a13_0);
+  out_y(m0 + 13u, n0 + 1u, a13_1);
+  out_y(m0 + 13u, n0 + 2u, a13_2);
+  out_y(m0 + 13u, n0 + 3u, a13_3);
+  out_y(m0 + 13u, n0 + 4u, a13_4);
+  out_y(m0 + 13u, n0 + 5u, a13_5);
+  out_y(m0 + 13u, n0 + 6u, a13_6);
+  out_y(m0 + 13u, n0 + 7u, a13_7);
+  out_y(m0 + 14u, n0 + 0u, a14_0);
+  out_y(m0 + 14u, n0 + 1u, a14_1);
+  out_y(m0 + 14u, n0 + 2u, a14_2);
+  out_y(m0 + 14u, n0 + 3u, a14_3);
+  out_y(m0 + 14u, n0 + 4u, a14_4);
+  out_y(m0 + 14u, n0 + 5u, a14_5);
+  out_y(m0 + 14u, n0 + 6u, a14_6);
+  out_y(m0 + 14u, n0 + 7u, a14_7);
+  out_y(m0 + 15u, n0 + 0u, a15_0);
+  out_y(m0 + 15u, n0 + 1u, a15_1);
+  out_y(m0 + 15u, n0 + 2u, a15_2);
+  out_y(m0 + 15u, n0 + 3u, a15_3);
+  out_y(m0 + 15u, n0 + 4u, a15_4);
+  out_y(m0 + 15u, n0 + 5u, a15_5);
+  out_y(m0 + 15u, n0 + 6u, a15_6);
+  out_y(m0 + 15u, n0 + 7u, a15_7);
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 32u;
+  let n0 = (t % p.tilesX) * 8u;
+  let KH = p.KW;
+  let xr0 = min(m0 + 0u, p.M - 1u) * KH;
+  let xr1 = min(m0 + 1u, p.M - 1u) * KH;
+  let xr2 = min(m0 + 2u, p.M - 1u) * KH;
+  let xr3 = min(m0 + 3u, p.M - 1u) * KH;
+  let xr4 = min(m0 + 4u, p.M - 1u) * KH;
+  let xr5 = min(m0 + 5u, p.M - 1u) * KH;
+  let xr6 = min(m0 + 6u, p.M - 1u) * KH;
+  let xr7 = min(m0 + 7u, p.M - 1u) * KH;
+  let xr8 = min(m0 + 8u, p.M - 1u) * KH;
+  let xr9 = min(m0 + 9u, p.M - 1u) * KH;
+  let xr10 = min(m0 + 10u, p.M - 1u) * KH;
+  let xr11 = min(m0 + 11u, p.M - 1u) * KH;
+  let xr12 = min(m0 + 12u, p.M - 1u) * KH;
+  let xr13 = min(m0 + 13u, p.M - 1u) * KH;
+  let xr14 = min(m0 + 14u, p.M - 1u) * KH;
+  let xr15 = min(m0 + 15u, p.M - 1u) * KH;
+  let xr16 = min(m0 + 16u, p.M - 1u) * KH;
+  let xr17 = min(m0 + 17u, p.M - 1u) * KH;
+  let xr18 = min(m0 + 18u, p.M - 1u) * KH;
+  let xr19 = min(m0 + 19u, p.M - 1u) * KH;
+  let xr20 = min(m0 + 20u, p.M - 1u) * KH;
+  let xr21 = min(m0 + 21u, p.M - 1u) * KH;
+  let xr22 = min(m0 + 22u, p.M - 1u) * KH;
+  let xr23 = min(m0 + 23u, p.M - 1u) * KH;
+  let xr24 = min(m0 + 24u, p.M - 1u) * KH;
+  let xr25 = min(m0 + 25u, p.M - 1u) * KH;
+  let xr26 = min(m0 + 26u, p.M - 1u) * KH;
+  let xr27 = min(m0 + 27u, p.M - 1u) * KH;
+  let xr28 = min(m0 + 28u, p.M - 1u) * KH;
+  let xr29 = min(m0 + 29u, p.M - 1u) * KH;
+  let xr30 = min(m0 + 30u, p.M - 1u) * KH;
+  let xr31 = min(m0 + 31u, p.M - 1u) * KH;
+  let wr0 = min(n0 + 0u, p.N - 1u) * KH;
+  let wr1 = min(n0 + 1u, p.N - 1u) * KH;
+  let wr2 = min(n0 + 2u, p.N - 1u) * KH;
+  let wr3 = min(n0 + 3u, p.N - 1u) * KH;
+  let wr4 = min(n0 + 4u, p.N - 1u) * KH;
+  let wr5 = min(n0 + 5u, p.N - 1u) * KH;
+  let wr6 = min(n0 + 6u, p.N - 1u) * KH;
+  let wr7 = min(n0 + 7u, p.N - 1u) * KH;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0;
+  var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0; var a4_7 = 0.0;
+  var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0; var a5_7 = 0.0;
+  var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0; var a6_7 = 0.0;
+  var a7_0 = 0.0; var a7_1 = 0.0; var a7_2 = 0.0; var a7_3 = 0.0; var a7_4 = 0.0; var a7_5 = 0.0; var a7_6 = 0.0; var a7_7 = 0.0;
+  var a8_0 = 0.0; var a8_1 = 0.0; var a8_2 = 0.0; var a8_3 = 0.0; var a8_4 = 0.0; var a8_5 = 0.0; var a8_6 = 0.0; var a8_7 = 0.0;
+  var a9_0 = 0.0; var a9_1 = 0.0; var a9_2 = 0.0; var a9_3 = 0.0; var a9_4 = 0.0; var a9_5 = 0.0; var a9_6 = 0.0; var a9_7 = 0.0;
+  var a10_0 = 0.0; var a10_1 = 0.0; var a10_2 = 0.0; var a10_3 = 0.0; var a10_4 = 0.0; var a10_5 = 0.0; var a10_6 = 0.0; var a10_7 = 0.0;
+  var a11_0 = 0.0; var a11_1 = 0.0; var a11_2 = 0.0; var a11_3 = 0.0; var a11_4 = 0.0; var a11_5 = 0.0; var a11_6 = 0.0; var a11_7 = 0.0;
+  var a12_0 = 0.0; var a12_1 = 0.0; var a12_2 = 0.0; var a12_3 = 0.0; var a12_4 = 0.0; var a12_5 = 0.0; var a12_6 = 0.0; var a12_7 = 0.0;
+  var a13_0 = 0.0; var a13_1 = 0.0; var a13_2 = 0.0; var a13_3 = 0.0; var a13_4 = 0.0; var a13_5 = 0.0; var a13_6 = 0.0; var a13_7 = 0.0;
+  var a14_0 = 0.0; var a14_1 = 0.0; var a14_2 = 0.0; var a14_3 = 0.0; var a14_4 = 0.0; var a14_5 = 0.0; var a14_6 = 0.0; var a14_7 = 0.0;
+  var a15_0 = 0.0; var a15_1 = 0.0; var a15_2 = 0.0; var a15_3 = 0.0; var a15_4 = 0.0; var a15_5 = 0.0; var a15_6 = 0.0; var a15_7 = 0.0;
+  var a16_0 = 0.0; var a16_1 = 0.0; var a16_2 = 0.0; var a16_3 = 0.0; var a16_4 = 0.0; var a16_5 = 0.0; var a16_6 = 0.0; var a16_7 = 0.0;
+  var a17_0 = 0.0; var a17_1 = 0.0; var a17_2 = 0.0; var a17_3 = 0.0; var a17_4 = 0.0; var a17_5 = 0.0; var a17_6 = 0.0; var a17_7 = 0.0;
+  var a18_0 = 0.0; var a18_1 = 0.0; var a18_2 = 0.0; var a18_3 = 0.0; var a18_4 = 0.0; var a18_5 = 0.0; var a18_6 = 0.0; var a18_7 = 0.0;
+  var a19_0 = 0.0; var a19_1 = 0.0; var a19_2 = 0.0; var a19_3 = 0.0; var a19_4 = 0.0; var a19_5 = 0.0; var a19_6 = 0.0; var a19_7 = 0.0;
+  var a20_0 = 0.0; var a20_1 = 0.0; var a20_2 = 0.0; var a20_3 = 0.0; var a20_4 = 0.0; var a20_5 = 0.0; var a20_6 = 0.0; var a20_7 = 0.0;
+  var a21_0 = 0.0; var a21_1 = 0.0; var a21_2 = 0.0; var a21_3 = 0.0; var a21_4 = 0.0; var a21_5 = 0.0; var a21_6 = 0.0; var a21_7 = 0.0;
+  var a22_0 = 0.0; var a22_1 = 0.0; var a22_2 = 0.0; var a22_3 = 0.0; var a22_4 = 0.0; var a22_5 = 0.0; var a22_6 = 0.0; var a22_7 = 0.0;
+  var a23_0 = 0.0; var a23_1 = 0.0; var a23_2 = 0.0; var a23_3 = 0.0; var a23_4 = 0.0; var a23_5 = 0.0; var a23_6 = 0.0; var a23_7 = 0.0;
+  var a24_0 = 0.0; var a24_1 = 0.0; var a24_2 = 0.0; var a24_3 = 0.0; var a24_4 = 0.0; var a24_5 = 0.0; var a24_6 = 0.0; var a24_7 = 0.0;
+  var a25_0 = 0.0; var a25_1 = 0.0; var a25_2 = 0.0; var a25_3 = 0.0; var a25_4 = 0.0; var a25_5 = 0.0; var a25_6 = 0.0; var a25_7 = 0.0;
+  var a26_0 = 0.0; var a26_1 = 0.0; var a26_2 = 0.0; var a26_3 = 0.0; var a26_4 = 0.0; var a26_5 = 0.0; var a26_6 = 0.0; var a26_7 = 0.0;
+  var a27_0 = 0.0; var a27_1 = 0.0; var a27_2 = 0.0; var a27_3 = 0.0; var a27_4 = 0.0; var a27_5 = 0.0; var a27_6 = 0.0; var a27_7 = 0.0;
+  var a28_0 = 0.0; var a28_1 = 0.0; var a28_2 = 0.0; var a28_3 = 0.0; var a28_4 = 0.0; var a28_5 = 0.0; var a28_6 = 0.0; var a28_7 = 0.0;
+  var a29_0 = 0.0; var a29_1 = 0.0; var a29_2 = 0.0; var a29_3 = 0.0; var a29_4 = 0.0; var a29_5 = 0.0; var a29_6 = 0.0; var a29_7 = 0.0;
+  var a30_0 = 0.0; var a30_1 = 0.0; var a30_2 = 0.0; var a30_3 = 0.0; var a30_4 = 0.0; var a30_5 = 0.0; var a30_6 = 0.0; var a30_7 = 0.0;
+  var a31_0 = 0.0; var a31_1 = 0.0; var a31_2 = 0.0; var a31_3 = 0.0; var a31_4 = 0.0; var a31_5 = 0.0; var a31_6 = 0.0; var a31_7 = 0.0;
+  let seg = p.seg;
+  for (var k0 = 0u; k0 < KH; k0 += seg) {
+    let s0 = scale(((wr0 + k0) * 4u) >> p.bsShift);
+    let s1 = scale(((wr1 + k0) * 4u) >> p.bsShift);
+    let s2 = scale(((wr2 + k0) * 4u) >> p.bsShift);
+    let s3 = scale(((wr3 + k0) * 4u) >> p.bsShift);
+    let s4 = scale(((wr4 + k0) * 4u) >> p.bsShift);
+    let s5 = scale(((wr5 + k0) * 4u) >> p.bsShift);
+    let s6 = scale(((wr6 + k0) * 4u) >> p.bsShift);
+    let s7 = scale(((wr7 + k0) * 4u) >> p.bsShift);
+    let kend = min(k0 + seg, KH);
+    for (var kh = k0; kh < kend; kh++) {
+      let c0 = x4[xr0 + kh];
+      let c1 = x4[xr1 + kh];
+      let c2 = x4[xr2 + kh];
+      let c3 = x4[xr3 + kh];
+      let c4 = x4[xr4 + kh];
+      let c5 = x4[xr5 + kh];
+      let c6 = x4[xr6 + kh];
+      let c7 = x4[xr7 + kh];
+      let c8 = x4[xr8 + kh];
+      let c9 = x4[xr9 + kh];
+      let c10 = x4[xr10 + kh];
+      let c11 = x4[xr11 + kh];
+      let c12 = x4[xr12 + kh];
+      let c13 = x4[xr13 + kh];
+      let c14 = x4[xr14 + kh];
+      let c15 = x4[xr15 + kh];
+      let c16 = x4[xr16 + kh];
+      let c17 = x4[xr17 + kh];
+      let c18 = x4[xr18 + kh];
+      let c19 = x4[xr19 + kh];
+      let c20 = x4[xr20 + kh];
+      let c21 = x4[xr21 + kh];
+      let c22 = x4[xr22 + kh];
+      let c23 = x4[xr23 + kh];
+      let c24 = x4[xr24 + kh];
+      let c25 = x4[xr25 + kh];
+      let c26 = x4[xr26 + kh];
+      let c27 = x4[xr27 + kh];
+      let c28 = x4[xr28 + kh];
+      let c29 = x4[xr29 + kh];
+      let c30 = x4[xr30 + kh];
+      let c31 = x4[xr31 + kh];
+      let h0 = wr0 + kh;
+      let q0 = codes_lo((packed[h0 >> 1u] >> ((h0 & 1u) * 16u))) * s0;
+      a0_0 = fma(c0.w, q0.w, fma(c0.z, q0.z, fma(c0.y, q0.y, fma(c0.x, q0.x, a0_0))));
+      a1_0 = fma(c1.w, q0.w, fma(c1.z, q0.z, fma(c1.y, q0.y, fma(c1.x, q0.x, a1_0))));
+      a2_0 = fma(c2.w, q0.w, fma(c2.z, q0.z, fma(c2.y, q0.y, fma(c2.x, q0.x, a2_0))));
+      a3_0 = fma(c3.w, q0.w, fma(c3.z, q0.z, fma(c3.y, q0.y, fma(c3.x, q0.x, a3_0))));
+      a4_0 = fma(c4.w, q0.w, fma(c4.z, q0.z, fma(c4.y, q0.y, fma(c4.x, q0.x, a4_0))));
+      a5_0 = fma(c5.w, q0.w, fma(c5.z, q0.z, fma(c5.y, q0.y, fma(c5.x, q0.x, a5_0))));
+      a6_0 = fma(c6.w, q0.w, fma(c6.z, q0.z, fma(c6.y, q0.y, fma(c6.x, q0.x, a6_0))));
+      a7_0 = fma(c7.w, q0.w, fma(c7.z, q0.z, fma(c7.y, q0.y, fma(c7.x, q0.x, a7_0))));
+      a8_0 = fma(c8.w, q0.w, fma(c8.z, q0.z, fma(c8.y, q0.y, fma(c8.x, q0.x, a8_0))));
+      a9_0 = fma(c9.w, q0.w, fma(c9.z, q0.z, fma(c9.y, q0.y, fma(c9.x, q0.x, a9_0))));
+      a10_0 = fma(c10.w, q0.w, fma(c10.z, q0.z, fma(c10.y, q0.y, fma(c10.x, q0.x, a10_0))));
+      a11_0 = fma(c11.w, q0.w, fma(c11.z, q0.z, fma(c11.y, q0.y, fma(c11.x, q0.x, a11_0))));
+      a12_0 = fma(c12.w, q0.w, fma(c12.z, q0.z, fma(c12.y, q0.y, fma(c12.x, q0.x, a12_0))));
+      a13_0 = fma(c13.w, q0.w, fma(c13.z, q0.z, fma(c13.y, q0.y, fma(c13.x, q0.x, a13_0))));
+      a14_0 = fma(c14.w, q0.w, fma(c14.z, q0.z, fma(c14.y, q0.y, fma(c14.x, q0.x, a14_0))));
+      a15_0 = fma(c15.w, q0.w, fma(c15.z, q0.z, fma(c15.y, q0.y, fma(c15.x, q0.x, a15_0))));
+      a16_0 = fma(c16.w, q0.w, fma(c16.z, q0.z, fma(c16.y, q0.y, fma(c16.x, q0.x, a16_0))));
+      a17_0 = fma(c17.w, q0.w, fma(c17.z, q0.z, fma(c17.y, q0.y, fma(c17.x, q0.x, a17_0))));
+      a18_0 = fma(c18.w, q0.w, fma(c18.z, q0.z, fma(c18.y, q0.y, fma(c18.x, q0.x, a18_0))));
+      a19_0 = fma(c19.w, q0.w, fma(c19.z, q0.z, fma(c19.y, q0.y, fma(c19.x, q0.x, a19_0))));
+      a20_0 = fma(c20.w, q0.w, fma(c20.z, q0.z, fma(c20.y, q0.y, fma(c20.x, q0.x, a20_0))));
+      a21_0 = fma(c21.w, q0.w, fma(c21.z, q0.z, fma(c21.y, q0.y, fma(c21.x, q0.x, a21_0))));
+      a22_0 = fma(c22.w, q0.w, fma(c22.z, q0.z, fma(c22.y, q0.y, fma(c22.x, q0.x, a22_0))));
+      a23_0 = fma(c23.w, q0.w, fma(c23.z, q0.z, fma(c23.y, q0.y, fma(c23.x, q0.x, a23_0))));
+      a24_0 = fma(c24.w, q0.w, fma(c24.z, q0.z, fma(c24.y, q0.y, fma(c24.x, q0.x, a24_0))));
+      a25_0 = fma(c25.w, q0.w, fma(c25.z, q0.z, fma(c25.y, q0.y, fma(c25.x, q0.x, a25_0))));
+      a26_0 = fma(c26.w, q0.w, fma(c26.z, q0.z, fma(c26.y, q0.y, fma(c26.x, q0.x, a26_0))));
+      a27_0 = fma(c27.w, q0.w, fma(c27.z, q0.z, fma(c27.y, q0.y, fma(c27.x, q0.x, a27_0))));
+      a28_0 = fma(c28.w, q0.w, fma(c28.z, q0.z, fma(c28.y, q0.y, fma(c28.x, q0.x, a28_0))));
+      a29_0 = fma(c29.w, q0.w, fma(c29.z, q0.z, fma(c29.y, q0.y, fma(c29.x, q0.x, a29_0))));
+      a30_0 = fma(c30.w, q0.w, fma(c30.z, q0.z, fma(c30.y, q0.y, fma(c30.x, q0.x, a30_0))));
+      a31_0 = fma(c31.w, q0.w, fma(c31.z, q0.z, fma(c31.y, q0.y, fma(c31.x, q0.x, a31_0))));
+      let h1 = wr1 + kh;
+      let q1 = codes_lo((packed[h1 >> 1u] >> ((h1 & 1u) * 16u))) * s1;
+      a0_1 = fma(c0.w, q1.w, fma(c0.z, q1.z, fma(c0.y, q1.y, fma(c0.x, q1.x, a0_1))));
+      a1_1 = fma(c1.w, q1.w, fma(c1.z, q1.z, fma(c1.y, q1.y, fma(c1.x, q1.x, a1_1))));
+      a2_1 = fma(c2.w, q1.w, fma(c2.z, q1.z, fma(c2.y, q1.y, fma(c2.x, q1.x, a2_1))));
+      a3_1 = fma(c3.w, q1.w, fma(c3.z, q1.z, fma(c3.y, q1.y, fma(c3.x, q1.x, a3_1))));
+      a4_1 = fma(c4.w, q1.w, fma(c4.z, q1.z, fma(c4.y, q1.y, fma(c4.x, q1.x, a4_1))));
+      a5_1 = fma(c5.w, q1.w, fma(c5.z, q1.z, fma(c5.y, q1.y, fma(c5.x, q1.x, a5_1))));
+      a6_1 = fma(c6.w, q1.w, fma(c6.z, q1.z, fma(c6.y, q1.y, fma(c6.x, q1.x, a6_1))));
+      a7_1 = fma(c7.w, q1.w, fma(c7.z, q1.z, fma(c7.y, q1.y, fma(c7.x, q1.x, a7_1))));
+      a8_1 = fma(c8.w, q1.w, fma(c8.z, q1.z, fma(c8.y, q1.y, fma(c8.x, q1.x, a8_1))));
+      a9_1 = fma(c9.w, q1.w, fma(c9.z, q1.z, fma(c9.y, q1.y, fma(c9.x, q1.x, a9_1))));
+      a10_1 = fma(c10.w, q1.w, fma(c10.z, q1.z, fma(c10.y, q1.y, fma(c10.x, q1.x, a10_1))));
+      a11_1 = fma(c11.w, q1.w, fma(c11.z, q1.z, fma(c11.y, q1.y, fma(c11.x, q1.x, a11_1))));
+      a12_1 = fma(c12.w, q1.w, fma(c12.z, q1.z, fma(c12.y, q1.y, fma(c12.x, q1.x, a12_1))));
+      a13_1 = fma(c13.w, q1.w, fma(c13.z, q1.z, fma(c13.y, q1.y, fma(c13.x, q1.x, a13_1))));
+      a14_1 = fma(c14.w, q1.w, fma(c14.z, q1.z, fma(c14.y, q1.y, fma(c14.x, q1.x, a14_1))));
+      a15_1 = fma(c15.w, q1.w, fma(c15.z, q1.z, fma(c15.y, q1.y, fma(c15.x, q1.x, a15_1))));
+      a16_1 = fma(c16.w, q1.w, fma(c16.z, q1.z, fma(c16.y, q1.y, fma(c16.x, q1.x, a16_1))));
+      a17_1 = fma(c17.w, q1.w, fma(c17.z, q1.z, fma(c17.y, q1.y, fma(c17.x, q1.x, a17_1))));
+      a18_1 = fma(c18.w, q1.w, fma(c18.z, q1.z, fma(c18.y, q1.y, fma(c18.x, q1.x, a18_1))));
+      a19_1 = fma(c19.w, q1.w, fma(c19.z, q1.z, fma(c19.y, q1.y, fma(c19.x, q1.x, a19_1))));
+      a20_1 = fma(c20.w, q1.w, fma(c20.z, q1.z, fma(c20.y, q1.y, fma(c20.x, q1.x, a20_1))));
+      a21_1 = fma(c21.w, q1.w, fma(c21.z, q1.z, fma(c21.y, q1.y, fma(c21.x, q1.x, a21_1))));
+      a22_1 = fma(c22.w, q1.w, fma(c22.z, q1.z, fma(c22.y, q1.y, fma(c22.x, q1.x, a22_1))));
+      a23_1 = fma(c23.w, q1.w, fma(c23.z, q1.z, fma(c23.y, q1.y, fma(c23.x, q1.x, a23_1))));
+      a24_1 = fma(c24.w, q1.w, fma(c24.z, q1.z, fma(c24.y, q1.y, fma(c24.x, q1.x, a24_1))));
+      a25_1 = fma(c25.w, q1.w, fma(c25.z, q1.z, fma(c25.y, q1.y, fma(c25.x, q1.x, a25_1))));
+      a26_1 = fma(c26.w, q1.w, fma(c26.z, q1.z, fma(c26.y, q1.y, fma(c26.x, q1.x, a26_1))));
+      a27_1 = fma(c27.w, q1.w, fma(c27.z, q1.z, fma(c27.y, q1.y, fma(c27.x, q1.x, a27_1))));
+      a28_1 = fma(c28.w, q1.w, fma(c28.z, q1.z, fma(c28.y, q1.y, fma(c28.x, q1.x, a28_1))));
+      a29_1 = fma(c29.w, q1.w, fma(c29.z, q1.z, fma(c29.y, q1.y, fma(c29.x, q1.x, a29_1))));
+      a30_1 = fma(c30.w, q1.w, fma(c30.z, q1.z, fma(c30.y, q1.y, fma(c30.x, q1.x, a30_1))));
+      a31_1 = fma(c31.w, q1.w, fma(c31.z, q1.z, fma(c31.y, q1.y, fma(c31.x, q1.x, a31_1))));
+      let h2 = wr2 + kh;
+      let q2 = codes_lo((packed[h2 >> 1u] >> ((h2 & 1u) * 16u))) * s2;
+      a0_2 = fma(c0.w, q2.w, fma(c0.z, q2.z, fma(c0.y, q2.y, fma(c0.x, q2.x, a0_2))));
+      a1_2 = fma(c1.w, q2.w, fma(c1.z, q2.z, fma(c1.y, q2.y, fma(c1.x, q2.x, a1_2))));
+      a2_2 = fma(c2.w, q2.w, fma(c2.z, q2.z, fma(c2.y, q2.y, fma(c2.x, q2.x, a2_2))));
+      a3_2 = fma(c3.w, q2.w, fma(c3.z, q2.z, fma(c3.y, q2.y, fma(c3.x, q2.x, a3_2))));
+      a4_2 = fma(c4.w, q2.w, fma(c4.z, q2.z, fma(c4.y, q2.y, fma(c4.x, q2.x, a4_2))));
+      a5_2 = fma(c5.w, q2.w, fma(c5.z, q2.z, fma(c5.y, q2.y, fma(c5.x, q2.x, a5_2))));
+      a6_2 = fma(c6.w, q2.w, fma(c6.z, q2.z, fma(c6.y, q2.y, fma(c6.x, q2.x, a6_2))));
+      a7_2 = fma(c7.w, q2.w, fma(c7.z, q2.z, fma(c7.y, q2.y, fma(c7.x, q2.x, a7_2))));
+      a8_2 = fma(c8.w, q2.w, fma(c8.z, q2.z, fma(c8.y, q2.y, fma(c8.x, q2.x, a8_2))));
+      a9_2 = fma(c9.w, q2.w, fma(c9.z, q2.z, fma(c9.y, q2.y, fma(c9.x, q2.x, a9_2))));
+      a10_2 = fma(c10.w, q2.w, fma(c10.z, q2.z, fma(c10.y, q2.y, fma(c10.x, q2.x, a10_2))));
+      a11_2 = fma(c11.w, q2.w, fma(c11.z, q2.z, fma(c11.y, q2.y, fma(c11.x, q2.x, a11_2))));
+      a12_2 = fma(c12.w, q2.w, fma(c12.z, q2.z, fma(c12.y, q2.y, fma(c12.x, q2.x, a12_2))));
+      a13_2 = fma(c13.w, q2.w, fma(c13.z, q2.z, fma(c13.y, q2.y, fma(c13.x, q2.x, a13_2))));
+      a14_2 = fma(c14.w, q2.w, fma(c14.z, q2.z, fma(c14.y, q2.y, fma(c14.x, q2.x, a14_2))));
+      a15_2 = fma(c15.w, q2.w, fma(c15.z, q2.z, fma(c15.y, q2.y, fma(c15.x, q2.x, a15_2))));
+      a16_2 = fma(c16.w, q2.w, fma(c16.z, q2.z, fma(c16.y, q2.y, fma(c16.x, q2.x, a16_2))));
+      a17_2 = fma(c17.w, q2.w, fma(c17.z, q2.z, fma(c17.y, q2.y, fma(c17.x, q2.x, a17_2))));
+      a18_2 = fma(c18.w, q2.w, fma(c18.z, q2.z, fma(c18.y, q2.y, fma(c18.x, q2.x, a18_2))));
+      a19_2 = fma(c19.w, q2.w, fma(c19.z, q2.z, fma(c19.y, q2.y, fma(c19.x, q2.x, a19_2))));
+      a20_2 = fma(c20.w, q2.w, fma(c20.z, q2.z, fma(c20.y, q2.y, fma(c20.x, q2.x, a20_2))));
+      a21_2 = fma(c21.w, q2.w, fma(c21.z, q2.z, fma(c21.y, q2.y, fma(c21.x, q2.x, a21_2))));
+      a22_2 = fma(c22.w, q2.w, fma(c22.z, q2.z, fma(c22.y, q2.y, fma(c22.x, q2.x, a22_2))));
+      a23_2 = fma(c23.w, q2.w, fma(c23.z, q2.z, fma(c23.y, q2.y, fma(c23.x, q2.x, a23_2))));
+      a24_2 = fma(c24.w, q2.w, fma(c24.z, q2.z, fma(c24.y, q2.y, fma(c24.x, q2.x, a24_2))));
+      a25_2 = fma(c25.w, q2.w, fma(c25.z, q2.z, fma(c25.y, q2.y, fma(c25.x, q2.x, a25_2))));
+      a26_2 = fma(c26.w, q2.w, fma(c26.z, q2.z, fma(c26.y, q2.y, fma(c26.x, q2.x, a26_2))));
+      a27_2 = fma(c27.w, q2.w, fma(c27.z, q2.z, fma(c27.y, q2.y, fma(c27.x, q2.x, a27_2))));
+      a28_2 = fma(c28.w, q2.w, fma(c28.z, q2.z, fma(c28.y, q2.y, fma(c28.x, q2.x, a28_2))));
+      a29_2 = fma(c29.w, q2.w, fma(c29.z, q2.z, fma(c29.y, q2.y, fma(c29.x, q2.x, a29_2))));
+      a30_2 = fma(c30.w, q2.w, fma(c30.z, q2.z, fma(c30.y, q2.y, fma(c30.x, q2.x, a30_2))));
+      a31_2 = fma(c31.w, q2.w, fma(c31.z, q2.z, fma(c31.y, q2.y, fma(c31.x, q2.x, a31_2))));
+      let h3 = wr3 + kh;
+      let q3 = codes_lo((packed[h3 >> 1u] >> ((h3 & 1u) * 16u))) * s3;
+      a0_3 = fma(c0.w, q3.w, fma(c0.z, q3.z, fma(c0.y, q3.y, fma(c0.x, q3.x, a0_3))));
+      a1_3 = fma(c1.w, q3.w, fma(c1.z, q3.z, fma(c1.y, q3.y, fma(c1.x, q3.x, a1_3))));
+      a2_3 = fma(c2.w, q3.w, fma(c2.z, q3.z, fma(c2.y, q3.y, fma(c2.x, q3.x, a2_3))));
+      a3_3 = fma(c3.w, q3.w, fma(c3.z, q3.z, fma(c3.y, q3.y, fma(c3.x, q3.x, a3_3))));
+      a4_3 = fma(c4.w, q3.w, fma(c4.z, q3.z, fma(c4.y, q3.y, fma(c4.x, q3.x, a4_3))));
+      a5_3 = fma(c5.w, q3.w, fma(c5.z, q3.z, fma(c5.y, q3.y, fma(c5.x, q3.x, a5_3))));
+      a6_3 = fma(c6.w, q3.w, fma(c6.z, q3.z, fma(c6.y, q3.y, fma(c6.x, q3.x, a6_3))));
+      a7_3 = fma(c7.w, q3.w, fma(c7.z, q3.z, fma(c7.y, q3.y, fma(c7.x, q3.x, a7_3))));
+      a8_3 = fma(c8.w, q3.w, fma(c8.z, q3.z, fma(c8.y, q3.y, fma(c8.x, q3.x, a8_3))));
+      a9_3 = fma(c9.w, q3.w, fma(c9.z, q3.z, fma(c9.y, q3.y, fma(c9.x, q3.x, a9_3))));
+      a10_3 = fma(c10.w, q3.w, fma(c10.z, q3.z, fma(c10.y, q3.y, fma(c10.x, q3.x, a10_3))));
+      a11_3 = fma(c11.w, q3.w, fma(c11.z, q3.z, fma(c11.y, q3.y, fma(c11.x, q3.x, a11_3))));
+      a12_3 = fma(c12.w, q3.w, fma(c12.z, q3.z, fma(c12.y, q3.y, fma(c12.x, q3.x, a12_3))));
+      a13_3 = fma(c13.w, q3.w, fma(c13.z, q3.z, fma(c13.y, q3.y, fma(c13.x, q3.x, a13_3))));
+      a14_3 = fma(c14.w, q3.w, fma(c14.z, q3.z, fma(c14.y, q3.y, fma(c14.x, q3.x, a14_3))));
+      a15_3 = fma(c15.w, q3.w, fma(c15.z, q3.z, fma(c15.y, q3.y, fma(c15.x, q3.x, a15_3))));
+      a16_3 = fma(c16.w, q3.w, fma(c16.z, q3.z, fma(c16.y, q3.y, fma(c16.x, q3.x, a16_3))));
+      a17_3 = fma(c17.w, q3.w, fma(c17.z, q3.z, fma(c17.y, q3.y, fma(c17.x, q3.x, a17_3))));
+      a18_3 = fma(c18.w, q3.w, fma(c18.z, q3.z, fma(c18.y, q3.y, fma(c18.x, q3.x, a18_3))));
+      a19_3 = fma(c19.w, q3.w, fma(c19.z, q3.z, fma(c19.y, q3.y, fma(c19.x, q3.x, a19_3))));
+      a20_3 = fma(c20.w, q3.w, fma(c20.z, q3.z, fma(c20.y, q3.y, fma(c20.x, q3.x, a20_3))));
+      a21_3 = fma(c21.w, q3.w, fma(c21.z, q3.z, fma(c21.y, q3.y, fma(c21.x, q3.x, a21_3))));
+      a22_3 = fma(c22.w, q3.w, fma(c22.z, q3.z, fma(c22.y, q3.y, fma(c22.x, q3.x, a22_3))));
+      a23_3 = fma(c23.w, q3.w, fma(c23.z, q3.z, fma(c23.y, q3.y, fma(c23.x, q3.x, a23_3))));
+      a24_3 = fma(c24.w, q3.w, fma(c24.z, q3.z, fma(c24.y, q3.y, fma(c24.x, q3.x, a24_3))));
+      a25_3 = fma(c25.w, q3.w, fma(c25.z, q3.z, fma(c25.y, q3.y, fma(c25.x, q3.x, a25_3))));
+      a26_3 = fma(c26.w, q3.w, fma(c26.z, q3.z, fma(c26.y, q3.y, fma(c26.x, q3.x, a26_3))));
+      a27_3 = fma(c27.w, q3.w, fma(c27.z, q3.z, fma(c27.y, q3.y, fma(c27.x, q3.x, a27_3))));
+      a28_3 = fma(c28.w, q3.w, fma(c28.z, q3.z, fma(c28.y, q3.y, fma(c28.x, q3.x, a28_3))));
+      a29_3 = fma(c29.w, q3.w, fma(c29.z, q3.z, fma(c29.y, q3.y, fma(c29.x, q3.x, a29_3))));
+      a30_3 = fma(c30.w, q3.w, fma(c30.z, q3.z, fma(c30.y, q3.y, fma(c30.x, q3.x, a30_3))));
+      a31_3 = fma(c31.w, q3.w, fma(c31.z, q3.z, fma(c31.y, q3.y, fma(c31.x, q3.x, a31_3))));
+      let h4 = wr4 + kh;
+      let q4 = codes_lo((packed[h4 >> 1u] >> ((h4 & 1u) * 16u))) * s4;
+      a0_4 = fma(c0.w, q4.w, fma(c0.z, q4.z, fma(c0.y, q4.y, fma(c0.x, q4.x, a0_4))));
+      a1_4 = fma(c1.w, q4.w, fma(c1.z, q4.z, fma(c1.y, q4.y, fma(c1.x, q4.x, a1_4))));
+      a2_4 = fma(c2.w, q4.w, fma(c2.z, q4.z, fma(c2.y, q4.y, fma(c2.x, q4.x, a2_4))));
+      a3_4 = fma(c3.w, q4.w, fma(c3.z, q4.z, fma(c3.y, q4.y, fma(c3.x, q4.x, a3_4))));
+      a4_4 = fma(c4.w, q4.w, fma(c4.z, q4.z, fma(c4.y, q4.y, fma(c4.x, q4.x, a4_4))));
+      a5_4 = fma(c5.w, q4.w, fma(c5.z, q4.z, fma(c5.y, q4.y, fma(c5.x, q4.x, a5_4))));
+      a6_4 = fma(c6.w, q4.w, fma(c6.z, q4.z, fma(c6.y, q4.y, fma(c6.x, q4.x, a6_4))));
+      a7_4 = fma(c7.w, q4.w, fma(c7.z, q4.z, fma(c7.y, q4.y, fma(c7.x, q4.x, a7_4))));
+      a8_4 = fma(c8.w, q4.w, fma(c8.z, q4.z, fma(c8.y, q4.y, fma(c8.x, q4.x, a8_4))));
+      a9_4 = fma(c9.w, q4.w, fma(c9.z, q4.z, fma(c9.y, q4.y, fma(c9.x, q4.x, a9_4))));
+      a10_4 = fma(c10.w, q4.w, fma(c10.z, q4.z, fma(c10.y, q4.y, fma(c10.x, q4.x, a10_4))));
+      a11_4 = fma(c11.w, q4.w, fma(c11.z, q4.z, fma(c11.y, q4.y, fma(c11.x, q4.x, a11_4))));
+      a12_4 = fma(c12.w, q4.w, fma(c12.z, q4.z, fma(c12.y, q4.y, fma(c12.x, q4.x, a12_4))));
+      a13_4 = fma(c13.w, q4.w, fma(c13.z, q4.z, fma(c13.y, q4.y, fma(c13.x, q4.x, a13_4))));
+      a14_4 = fma(c14.w, q4.w, fma(c14.z, q4.z, fma(c14.y, q4.y, fma(c14.x, q4.x, a14_4))));
+      a15_4 = fma(c15.w, q4.w, fma(c15.z, q4.z, fma(c15.y, q4.y, fma(c15.x, q4.x, a15_4))));
+      a16_4 = fma(c16.w, q4.w, fma(c16.z, q4.z, fma(c16.y, q4.y, fma(c16.x, q4.x, a16_4))));
+      a17_4 = fma(c17.w, q4.w, fma(c17.z, q4.z, fma(c17.y, q4.y, fma(c17.x, q4.x, a17_4))));
+      a18_4 = fma(c18.w, q4.w, fma(c18.z, q4.z, fma(c18.y, q4.y, fma(c18.x, q4.x, a18_4))));
+      a19_4 = fma(c19.w, q4.w, fma(c19.z, q4.z, fma(c19.y, q4.y, fma(c19.x, q4.x, a19_4))));
+      a20_4 = fma(c20.w, q4.w, fma(c20.z, q4.z, fma(c20.y, q4.y, fma(c20.x, q4.x, a20_4))));
+      a21_4 = fma(c21.w, q4.w, fma(c21.z, q4.z, fma(c21.y, q4.y, fma(c21.x, q4.x, a21_4))));
+      a22_4 = fma(c22.w, q4.w, fma(c22.z, q4.z, fma(c22.y, q4.y, fma(c22.x, q4.x, a22_4))));
+      a23_4 = fma(c23.w, q4.w, fma(c23.z, q4.z, fma(c23.y, q4.y, fma(c23.x, q4.x, a23_4))));
+      a24_4 = fma(c24.w, q4.w, fma(c24.z, q4.z, fma(c24.y, q4.y, fma(c24.x, q4.x, a24_4))));
+      a25_4 = fma(c25.w, q4.w, fma(c25.z, q4.z, fma(c25.y, q4.y, fma(c25.x, q4.x, a25_4))));
+      a26_4 = fma(c26.w, q4.w, fma(c26.z, q4.z, fma(c26.y, q4.y, fma(c26.x, q4.x, a26_4))));
+      a27_4 = fma(c27.w, q4.w, fma(c27.z, q4.z, fma(c27.y, q4.y, fma(c27.x, q4.x, a27_4))));
+      a28_4 = fma(c28.w, q4.w, fma(c28.z, q4.z, fma(c28.y, q4.y, fma(c28.x, q4.x, a28_4))));
+      a29_4 = fma(c29.w, q4.w, fma(c29.z, q4.z, fma(c29.y, q4.y, fma(c29.x, q4.x, a29_4))));
+      a30_4 = fma(c30.w, q4.w, fma(c30.z, q4.z, fma(c30.y, q4.y, fma(c30.x, q4.x, a30_4))));
+      a31_4 = fma(c31.w, q4.w, fma(c31.z, q4.z, fma(c31.y, q4.y, fma(c31.x, q4.x, a31_4))));
+      let h5 = wr5 + kh;
+      let q5 = codes_lo((packed[h5 >> 1u] >> ((h5 & 1u) * 16u))) * s5;
+      a0_5 = fma(c0.w, q5.w, fma(c0.z, q5.z, fma(c0.y, q5.y, fma(c0.x, q5.x, a0_5))));
+      a1_5 = fma(c1.w, q5.w, fma(c1.z, q5.z, fma(c1.y, q5.y, fma(c1.x, q5.x, a1_5))));
+      a2_5 = fma(c2.w, q5.w, fma(c2.z, q5.z, fma(c2.y, q5.y, fma(c2.x, q5.x, a2_5))));
+      a3_5 = fma(c3.w, q5.w, fma(c3.z, q5.z, fma(c3.y, q5.y, fma(c3.x, q5.x, a3_5))));
+      a4_5 = fma(c4.w, q5.w, fma(c4.z, q5.z, fma(c4.y, q5.y, fma(c4.x, q5.x, a4_5))));
+      a5_5 = fma(c5.w, q5.w, fma(c5.z, q5.z, fma(c5.y, q5.y, fma(c5.x, q5.x, a5_5))));
+      a6_5 = fma(c6.w, q5.w, fma(c6.z, q5.z, fma(c6.y, q5.y, fma(c6.x, q5.x, a6_5))));
+      a7_5 = fma(c7.w, q5.w, fma(c7.z, q5.z, fma(c7.y, q5.y, fma(c7.x, q5.x, a7_5))));
+      a8_5 = fma(c8.w, q5.w, fma(c8.z, q5.z, fma(c8.y, q5.y, fma(c8.x, q5.x, a8_5))));
+      a9_5 = fma(c9.w, q5.w, fma(c9.z, q5.z, fma(c9.y, q5.y, fma(c9.x, q5.x, a9_5))));
+      a10_5 = fma(c10.w, q5.w, fma(c10.z, q5.z, fma(c10.y, q5.y, fma(c10.x, q5.x, a10_5))));
+      a11_5 = fma(c11.w, q5.w, fma(c11.z, q5.z, fma(c11.y, q5.y, fma(c11.x, q5.x, a11_5))));
+      a12_5 = fma(c12.w, q5.w, fma(c12.z, q5.z, fma(c12.y, q5.y, fma(c12.x, q5.x, a12_5))));
+      a13_5 = fma(c13.w, q5.w, fma(c13.z, q5.z, fma(c13.y, q5.y, fma(c13.x, q5.x, a13_5))));
+      a14_5 = fma(c14.w, q5.w, fma(c14.z, q5.z, fma(c14.y, q5.y, fma(c14.x, q5.x, a14_5))));
+      a15_5 = fma(c15.w, q5.w, fma(c15.z, q5.z, fma(c15.y, q5.y, fma(c15.x, q5.x, a15_5))));
+      a16_5 = fma(c16.w, q5.w, fma(c16.z, q5.z, fma(c16.y, q5.y, fma(c16.x, q5.x, a16_5))));
+      a17_5 = fma(c17.w, q5.w, fma(c17.z, q5.z, fma(c17.y, q5.y, fma(c17.x, q5.x, a17_5))));
+      a18_5 = fma(c18.w, q5.w, fma(c18.z, q5.z, fma(c18.y, q5.y, fma(c18.x, q5.x, a18_5))));
+      a19_5 = fma(c19.w, q5.w, fma(c19.z, q5.z, fma(c19.y, q5.y, fma(c19.x, q5.x, a19_5))));
+      a20_5 = fma(c20.w, q5.w, fma(c20.z, q5.z, fma(c20.y, q5.y, fma(c20.x, q5.x, a20_5))));
+      a21_5 = fma(c21.w, q5.w, fma(c21.z, q5.z, fma(c21.y, q5.y, fma(c21.x, q5.x, a21_5))));
+      a22_5 = fma(c22.w, q5.w, fma(c22.z, q5.z, fma(c22.y, q5.y, fma(c22.x, q5.x, a22_5))));
+      a23_5 = fma(c23.w, q5.w, fma(c23.z, q5.z, fma(c23.y, q5.y, fma(c23.x, q5.x, a23_5))));
+      a24_5 = fma(c24.w, q5.w, fma(c24.z, q5.z, fma(c24.y, q5.y, fma(c24.x, q5.x, a24_5))));
+      a25_5 = fma(c25.w, q5.w, fma(c25.z, q5.z, fma(c25.y, q5.y, fma(c25.x, q5.x, a25_5))));
+      a26_5 = fma(c26.w, q5.w, fma(c26.z, q5.z, fma(c26.y, q5.y, fma(c26.x, q5.x, a26_5))));
+      a27_5 = fma(c27.w, q5.w, fma(c27.z, q5.z, fma(c27.y, q5.y, fma(c27.x, q5.x, a27_5))));
+      a28_5 = fma(c28.w, q5.w, fma(c28.z, q5.z, fma(c28.y, q5.y, fma(c28.x, q5.x, a28_5))));
+      a29_5 = fma(c29.w, q5.w, fma(c29.z, q5.z, fma(c29.y, q5.y, fma(c29.x, q5.x, a29_5))));
+      a30_5 = fma(c30.w, q5.w, fma(c30.z, q5.z, fma(c30.y, q5.y, fma(c30.x, q5.x, a30_5))));
+      a31_5 = fma(c31.w, q5.w, fma(c31.z, q5.z, fma(c31.y, q5.y, fma(c31.x, q5.x, a31_5))));
+      let h6 = wr6 + kh;
+      let q6 = codes_lo((packed[h6 >> 1u] >> ((h6 & 1u) * 16u))) * s6;
+      a0_6 = fma(c0.w, q6.w, fma(c0.z, q6.z, fma(c0.y, q6.y, fma(c0.x, q6.x, a0_6))));
+      a1_6 = fma(c1.w, q6.w, fma(c1.z, q6.z, fma(c1.y, q6.y, fma(c1.x, q6.x, a1_6))));
+      a2_6 = fma(c2.w, q6.w, fma(c2.z, q6.z, fma(c2.y, q6.y, fma(c2.x, q6.x, a2_6))));
+      a3_6 = fma(c3.w, q6.w, fma(c3.z, q6.z, fma(c3.y, q6.y, fma(c3.x, q6.x, a3_6))));
+      a4_6 = fma(c4.w, q6.w, fma(c4.z, q6.z, fma(c4.y, q6.y, fma(c4.x, q6.x, a4_6))));
+      a5_6 = fma(c5.w, q6.w, fma(c5.z, q6.z, fma(c5.y, q6.y, fma(c5.x, q6.x, a5_6))));
+      a6_6 = fma(c6.w, q6.w, fma(c6.z, q6.z, fma(c6.y, q6.y, fma(c6.x, q6.x, a6_6))));
+      a7_6 = fma(c7.w, q6.w, fma(c7.z, q6.z, fma(c7.y, q6.y, fma(c7.x, q6.x, a7_6))));
+      a8_6 = fma(c8.w, q6.w, fma(c8.z, q6.z, fma(c8.y, q6.y, fma(c8.x, q6.x, a8_6))));
+      a9_6 = fma(c9.w, q6.w, fma(c9.z, q6.z, fma(c9.y, q6.y, fma(c9.x, q6.x, a9_6))));
+      a10_6 = fma(c10.w, q6.w, fma(c10.z, q6.z, fma(c10.y, q6.y, fma(c10.x, q6.x, a10_6))));
+      a11_6 = fma(c11.w, q6.w, fma(c11.z, q6.z, fma(c11.y, q6.y, fma(c11.x, q6.x, a11_6))));
+      a12_6 = fma(c12.w, q6.w, fma(c12.z, q6.z, fma(c12.y, q6.y, fma(c12.x, q6.x, a12_6))));
+      a13_6 = fma(c13.w, q6.w, fma(c13.z, q6.z, fma(c13.y, q6.y, fma(c13.x, q6.x, a13_6))));
+      a14_6 = fma(c14.w, q6.w, fma(c14.z, q6.z, fma(c14.y, q6.y, fma(c14.x, q6.x, a14_6))));
+      a15_6 = fma(c15.w, q6.w, fma(c15.z, q6.z, fma(c15.y, q6.y, fma(c15.x, q6.x, a15_6))));
+      a16_6 = fma(c16.w, q6.w, fma(c16.z, q6.z, fma(c16.y, q6.y, fma(c16.x, q6.x, a16_6))));
+      a17_6 = fma(c17.w, q6.w, fma(c17.z, q6.z, fma(c17.y, q6.y, fma(c17.x, q6.x, a17_6))));
+      a18_6 = fma(c18.w, q6.w, fma(c18.z, q6.z, fma(c18.y, q6.y, fma(c18.x, q6.x, a18_6))));
+      a19_6 = fma(c19.w, q6.w, fma(c19.z, q6.z, fma(c19.y, q6.y, fma(c19.x, q6.x, a19_6))));
+      a20_6 = fma(c20.w, q6.w, fma(c20.z, q6.z, fma(c20.y, q6.y, fma(c20.x, q6.x, a20_6))));
+      a21_6 = fma(c21.w, q6.w, fma(c21.z, q6.z, fma(c21.y, q6.y, fma(c21.x, q6.x, a21_6))));
+      a22_6 = fma(c22.w, q6.w, fma(c22.z, q6.z, fma(c22.y, q6.y, fma(c22.x, q6.x, a22_6))));
+      a23_6 = fma(c23.w, q6.w, fma(c23.z, q6.z, fma(c23.y, q6.y, fma(c23.x, q6.x, a23_6))));
+      a24_6 = fma(c24.w, q6.w, fma(c24.z, q6.z, fma(c24.y, q6.y, fma(c24.x, q6.x, a24_6))));
+      a25_6 = fma(c25.w, q6.w, fma(c25.z, q6.z, fma(c25.y, q6.y, fma(c25.x, q6.x, a25_6))));
+      a26_6 = fma(c26.w, q6.w, fma(c26.z, q6.z, fma(c26.y, q6.y, fma(c26.x, q6.x, a26_6))));
+      a27_6 = fma(c27.w, q6.w, fma(c27.z, q6.z, fma(c27.y, q6.y, fma(c27.x, q6.x, a27_6))));
+      a28_6 = fma(c28.w, q6.w, fma(c28.z, q6.z, fma(c28.y, q6.y, fma(c28.x, q6.x, a28_6))));
+      a29_6 = fma(c29.w, q6.w, fma(c29.z, q6.z, fma(c29.y, q6.y, fma(c29.x, q6.x, a29_6))));
+      a30_6 = fma(c30.w, q6.w, fma(c30.z, q6.z, fma(c30.y, q6.y, fma(c30.x, q6.x, a30_6))));
+      a31_6 = fma(c31.w, q6.w, fma(c31.z, q6.z, fma(c31.y, q6.y, fma(c31.x, q6.x, a31_6))));
+      let h7 = wr7 + kh;
+      let q7 = codes_lo((packed[h7 >> 1u] >> ((h7 & 1u) * 16u))) * s7;
+      a0_7 = fma(c0.w, q7.w, fma(c0.z, q7.z, fma(c0.y, q7.y, fma(c0.x, q7.x, a0_7))));
+      a1_7 = fma(c1.w, q7.w, fma(c1.z, q7.z, fma(c1.y, q7.y, fma(c1.x, q7.x, a1_7))));
+      a2_7 = fma(c2.w, q7.w, fma(c2.z, q7.z, fma(c2.y, q7.y, fma(c2.x, q7.x, a2_7))));
+      a3_7 = fma(c3.w, q7.w, fma(c3.z, q7.z, fma(c3.y, q7.y, fma(c3.x, q7.x, a3_7))));
+      a4_7 = fma(c4.w, q7.w, fma(c4.z, q7.z, fma(c4.y, q7.y, fma(c4.x, q7.x, a4_7))));
+      a5_7 = fma(c5.w, q7.w, fma(c5.z, q7.z, fma(c5.y, q7.y, fma(c5.x, q7.x, a5_7))));
+      a6_7 = fma(c6.w, q7.w, fma(c6.z, q7.z, fma(c6.y, q7.y, fma(c6.x, q7.x, a6_7))));
+      a7_7 = fma(c7.w, q7.w, fma(c7.z, q7.z, fma(c7.y, q7.y, fma(c7.x, q7.x, a7_7))));
+      a8_7 = fma(c8.w, q7.w, fma(c8.z, q7.z, fma(c8.y, q7.y, fma(c8.x, q7.x, a8_7))));
+      a9_7 = fma(c9.w, q7.w, fma(c9.z, q7.z, fma(c9.y, q7.y, fma(c9.x, q7.x, a9_7))));
+      a10_7 = fma(c10.w, q7.w, fma(c10.z, q7.z, fma(c10.y, q7.y, fma(c10.x, q7.x, a10_7))));
+      a11_7 = fma(c11.w, q7.w, fma(c11.z, q7.z, fma(c11.y, q7.y, fma(c11.x, q7.x, a11_7))));
+      a12_7 = fma(c12.w, q7.w, fma(c12.z, q7.z, fma(c12.y, q7.y, fma(c12.x, q7.x, a12_7))));
+      a13_7 = fma(c13.w, q7.w, fma(c13.z, q7.z, fma(c13.y, q7.y, fma(c13.x, q7.x, a13_7))));
+      a14_7 = fma(c14.w, q7.w, fma(c14.z, q7.z, fma(c14.y, q7.y, fma(c14.x, q7.x, a14_7))));
+      a15_7 = fma(c15.w, q7.w, fma(c15.z, q7.z, fma(c15.y, q7.y, fma(c15.x, q7.x, a15_7))));
+      a16_7 = fma(c16.w, q7.w, fma(c16.z, q7.z, fma(c16.y, q7.y, fma(c16.x, q7.x, a16_7))));
+      a17_7 = fma(c17.w, q7.w, fma(c17.z, q7.z, fma(c17.y, q7.y, fma(c17.x, q7.x, a17_7))));
+      a18_7 = fma(c18.w, q7.w, fma(c18.z, q7.z, fma(c18.y, q7.y, fma(c18.x, q7.x, a18_7))));
+      a19_7 = fma(c19.w, q7.w, fma(c19.z, q7.z, fma(c19.y, q7.y, fma(c19.x, q7.x, a19_7))));
+      a20_7 = fma(c20.w, q7.w, fma(c20.z, q7.z, fma(c20.y, q7.y, fma(c20.x, q7.x, a20_7))));
+      a21_7 = fma(c21.w, q7.w, fma(c21.z, q7.z, fma(c21.y, q7.y, fma(c21.x, q7.x, a21_7))));
+      a22_7 = fma(c22.w, q7.w, fma(c22.z, q7.z, fma(c22.y, q7.y, fma(c22.x, q7.x, a22_7))));
+      a23_7 = fma(c23.w, q7.w, fma(c23.z, q7.z, fma(c23.y, q7.y, fma(c23.x, q7.x, a23_7))));
+      a24_7 = fma(c24.w, q7.w, fma(c24.z, q7.z, fma(c24.y, q7.y, fma(c24.x, q7.x, a24_7))));
+      a25_7 = fma(c25.w, q7.w, fma(c25.z, q7.z, fma(c25.y, q7.y, fma(c25.x, q7.x, a25_7))));
+      a26_7 = fma(c26.w, q7.w, fma(c26.z, q7.z, fma(c26.y, q7.y, fma(c26.x, q7.x, a26_7))));
+      a27_7 = fma(c27.w, q7.w, fma(c27.z, q7.z, fma(c27.y, q7.y, fma(c27.x, q7.x, a27_7))));
+      a28_7 = fma(c28.w, q7.w, fma(c28.z, q7.z, fma(c28.y, q7.y, fma(c28.x, q7.x, a28_7))));
+      a29_7 = fma(c29.w, q7.w, fma(c29.z, q7.z, fma(c29.y, q7.y, fma(c29.x, q7.x, a29_7))));
+      a30_7 = fma(c30.w, q7.w, fma(c30.z, q7.z, fma(c30.y, q7.y, fma(c30.x, q7.x, a30_7))));
+      a31_7 = fma(c31.w, q7.w, fma(c31.z, q7.z, fma(c31.y, q7.y, fma(c31.x, q7.x, a31_7))));
     }
   }
   out_y(m0 + 0u, n0 + 0u, a0_0);
@@ -4582,6 +5672,482 @@ fn mm4_bwdv_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
       dx4[o15_1] = select(vec4<f32>(), dx4[o15_1], acc) + a15_1;
       dx4[o15_1 + 1u] = select(vec4<f32>(), dx4[o15_1 + 1u], acc) + b15_1;
     }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_bwd_4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kh = t % bp.tilesX;
+  let KH = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  var a0 = vec4<f32>();
+  var a1 = vec4<f32>();
+  var a2 = vec4<f32>();
+  var a3 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let h = n * KH + kh;
+    let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+    a0 = fma(g0, q, a0);
+    a1 = fma(g1, q, a1);
+    a2 = fma(g2, q, a2);
+    a3 = fma(g3, q, a3);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    let o0 = (m0 + 0u) * KH + kh;
+    dx4[o0] = select(vec4<f32>(), dx4[o0], acc) + a0;
+  }
+  if (m0 + 1u < bp.M) {
+    let o1 = (m0 + 1u) * KH + kh;
+    dx4[o1] = select(vec4<f32>(), dx4[o1], acc) + a1;
+  }
+  if (m0 + 2u < bp.M) {
+    let o2 = (m0 + 2u) * KH + kh;
+    dx4[o2] = select(vec4<f32>(), dx4[o2], acc) + a2;
+  }
+  if (m0 + 3u < bp.M) {
+    let o3 = (m0 + 3u) * KH + kh;
+    dx4[o3] = select(vec4<f32>(), dx4[o3], acc) + a3;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_bwdv_4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kh = t % bp.tilesX;
+  let KH = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  var a0 = vec4<f32>();
+  var a1 = vec4<f32>();
+  var a2 = vec4<f32>();
+  var a3 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    {
+      let h = (n + 0u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.x), q, a0);
+      a1 = fma(vec4<f32>(q1.x), q, a1);
+      a2 = fma(vec4<f32>(q2.x), q, a2);
+      a3 = fma(vec4<f32>(q3.x), q, a3);
+    }
+    {
+      let h = (n + 1u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.y), q, a0);
+      a1 = fma(vec4<f32>(q1.y), q, a1);
+      a2 = fma(vec4<f32>(q2.y), q, a2);
+      a3 = fma(vec4<f32>(q3.y), q, a3);
+    }
+    {
+      let h = (n + 2u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.z), q, a0);
+      a1 = fma(vec4<f32>(q1.z), q, a1);
+      a2 = fma(vec4<f32>(q2.z), q, a2);
+      a3 = fma(vec4<f32>(q3.z), q, a3);
+    }
+    {
+      let h = (n + 3u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.w), q, a0);
+      a1 = fma(vec4<f32>(q1.w), q, a1);
+      a2 = fma(vec4<f32>(q2.w), q, a2);
+      a3 = fma(vec4<f32>(q3.w), q, a3);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    let o0 = (m0 + 0u) * KH + kh;
+    dx4[o0] = select(vec4<f32>(), dx4[o0], acc) + a0;
+  }
+  if (m0 + 1u < bp.M) {
+    let o1 = (m0 + 1u) * KH + kh;
+    dx4[o1] = select(vec4<f32>(), dx4[o1], acc) + a1;
+  }
+  if (m0 + 2u < bp.M) {
+    let o2 = (m0 + 2u) * KH + kh;
+    dx4[o2] = select(vec4<f32>(), dx4[o2], acc) + a2;
+  }
+  if (m0 + 3u < bp.M) {
+    let o3 = (m0 + 3u) * KH + kh;
+    dx4[o3] = select(vec4<f32>(), dx4[o3], acc) + a3;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_bwd_16(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kh = t % bp.tilesX;
+  let KH = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  var a0 = vec4<f32>();
+  var a1 = vec4<f32>();
+  var a2 = vec4<f32>();
+  var a3 = vec4<f32>();
+  var a4 = vec4<f32>();
+  var a5 = vec4<f32>();
+  var a6 = vec4<f32>();
+  var a7 = vec4<f32>();
+  var a8 = vec4<f32>();
+  var a9 = vec4<f32>();
+  var a10 = vec4<f32>();
+  var a11 = vec4<f32>();
+  var a12 = vec4<f32>();
+  var a13 = vec4<f32>();
+  var a14 = vec4<f32>();
+  var a15 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let g4 = vec4<f32>(dy[dr4 + n]);
+    let g5 = vec4<f32>(dy[dr5 + n]);
+    let g6 = vec4<f32>(dy[dr6 + n]);
+    let g7 = vec4<f32>(dy[dr7 + n]);
+    let g8 = vec4<f32>(dy[dr8 + n]);
+    let g9 = vec4<f32>(dy[dr9 + n]);
+    let g10 = vec4<f32>(dy[dr10 + n]);
+    let g11 = vec4<f32>(dy[dr11 + n]);
+    let g12 = vec4<f32>(dy[dr12 + n]);
+    let g13 = vec4<f32>(dy[dr13 + n]);
+    let g14 = vec4<f32>(dy[dr14 + n]);
+    let g15 = vec4<f32>(dy[dr15 + n]);
+    let h = n * KH + kh;
+    let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+    a0 = fma(g0, q, a0);
+    a1 = fma(g1, q, a1);
+    a2 = fma(g2, q, a2);
+    a3 = fma(g3, q, a3);
+    a4 = fma(g4, q, a4);
+    a5 = fma(g5, q, a5);
+    a6 = fma(g6, q, a6);
+    a7 = fma(g7, q, a7);
+    a8 = fma(g8, q, a8);
+    a9 = fma(g9, q, a9);
+    a10 = fma(g10, q, a10);
+    a11 = fma(g11, q, a11);
+    a12 = fma(g12, q, a12);
+    a13 = fma(g13, q, a13);
+    a14 = fma(g14, q, a14);
+    a15 = fma(g15, q, a15);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    let o0 = (m0 + 0u) * KH + kh;
+    dx4[o0] = select(vec4<f32>(), dx4[o0], acc) + a0;
+  }
+  if (m0 + 1u < bp.M) {
+    let o1 = (m0 + 1u) * KH + kh;
+    dx4[o1] = select(vec4<f32>(), dx4[o1], acc) + a1;
+  }
+  if (m0 + 2u < bp.M) {
+    let o2 = (m0 + 2u) * KH + kh;
+    dx4[o2] = select(vec4<f32>(), dx4[o2], acc) + a2;
+  }
+  if (m0 + 3u < bp.M) {
+    let o3 = (m0 + 3u) * KH + kh;
+    dx4[o3] = select(vec4<f32>(), dx4[o3], acc) + a3;
+  }
+  if (m0 + 4u < bp.M) {
+    let o4 = (m0 + 4u) * KH + kh;
+    dx4[o4] = select(vec4<f32>(), dx4[o4], acc) + a4;
+  }
+  if (m0 + 5u < bp.M) {
+    let o5 = (m0 + 5u) * KH + kh;
+    dx4[o5] = select(vec4<f32>(), dx4[o5], acc) + a5;
+  }
+  if (m0 + 6u < bp.M) {
+    let o6 = (m0 + 6u) * KH + kh;
+    dx4[o6] = select(vec4<f32>(), dx4[o6], acc) + a6;
+  }
+  if (m0 + 7u < bp.M) {
+    let o7 = (m0 + 7u) * KH + kh;
+    dx4[o7] = select(vec4<f32>(), dx4[o7], acc) + a7;
+  }
+  if (m0 + 8u < bp.M) {
+    let o8 = (m0 + 8u) * KH + kh;
+    dx4[o8] = select(vec4<f32>(), dx4[o8], acc) + a8;
+  }
+  if (m0 + 9u < bp.M) {
+    let o9 = (m0 + 9u) * KH + kh;
+    dx4[o9] = select(vec4<f32>(), dx4[o9], acc) + a9;
+  }
+  if (m0 + 10u < bp.M) {
+    let o10 = (m0 + 10u) * KH + kh;
+    dx4[o10] = select(vec4<f32>(), dx4[o10], acc) + a10;
+  }
+  if (m0 + 11u < bp.M) {
+    let o11 = (m0 + 11u) * KH + kh;
+    dx4[o11] = select(vec4<f32>(), dx4[o11], acc) + a11;
+  }
+  if (m0 + 12u < bp.M) {
+    let o12 = (m0 + 12u) * KH + kh;
+    dx4[o12] = select(vec4<f32>(), dx4[o12], acc) + a12;
+  }
+  if (m0 + 13u < bp.M) {
+    let o13 = (m0 + 13u) * KH + kh;
+    dx4[o13] = select(vec4<f32>(), dx4[o13], acc) + a13;
+  }
+  if (m0 + 14u < bp.M) {
+    let o14 = (m0 + 14u) * KH + kh;
+    dx4[o14] = select(vec4<f32>(), dx4[o14], acc) + a14;
+  }
+  if (m0 + 15u < bp.M) {
+    let o15 = (m0 + 15u) * KH + kh;
+    dx4[o15] = select(vec4<f32>(), dx4[o15], acc) + a15;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4h_bwdv_16(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kh = t % bp.tilesX;
+  let KH = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  var a0 = vec4<f32>();
+  var a1 = vec4<f32>();
+  var a2 = vec4<f32>();
+  var a3 = vec4<f32>();
+  var a4 = vec4<f32>();
+  var a5 = vec4<f32>();
+  var a6 = vec4<f32>();
+  var a7 = vec4<f32>();
+  var a8 = vec4<f32>();
+  var a9 = vec4<f32>();
+  var a10 = vec4<f32>();
+  var a11 = vec4<f32>();
+  var a12 = vec4<f32>();
+  var a13 = vec4<f32>();
+  var a14 = vec4<f32>();
+  var a15 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    let q8 = dy4[(dr8 + n) >> 2u];
+    let q9 = dy4[(dr9 + n) >> 2u];
+    let q10 = dy4[(dr10 + n) >> 2u];
+    let q11 = dy4[(dr11 + n) >> 2u];
+    let q12 = dy4[(dr12 + n) >> 2u];
+    let q13 = dy4[(dr13 + n) >> 2u];
+    let q14 = dy4[(dr14 + n) >> 2u];
+    let q15 = dy4[(dr15 + n) >> 2u];
+    {
+      let h = (n + 0u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.x), q, a0);
+      a1 = fma(vec4<f32>(q1.x), q, a1);
+      a2 = fma(vec4<f32>(q2.x), q, a2);
+      a3 = fma(vec4<f32>(q3.x), q, a3);
+      a4 = fma(vec4<f32>(q4.x), q, a4);
+      a5 = fma(vec4<f32>(q5.x), q, a5);
+      a6 = fma(vec4<f32>(q6.x), q, a6);
+      a7 = fma(vec4<f32>(q7.x), q, a7);
+      a8 = fma(vec4<f32>(q8.x), q, a8);
+      a9 = fma(vec4<f32>(q9.x), q, a9);
+      a10 = fma(vec4<f32>(q10.x), q, a10);
+      a11 = fma(vec4<f32>(q11.x), q, a11);
+      a12 = fma(vec4<f32>(q12.x), q, a12);
+      a13 = fma(vec4<f32>(q13.x), q, a13);
+      a14 = fma(vec4<f32>(q14.x), q, a14);
+      a15 = fma(vec4<f32>(q15.x), q, a15);
+    }
+    {
+      let h = (n + 1u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.y), q, a0);
+      a1 = fma(vec4<f32>(q1.y), q, a1);
+      a2 = fma(vec4<f32>(q2.y), q, a2);
+      a3 = fma(vec4<f32>(q3.y), q, a3);
+      a4 = fma(vec4<f32>(q4.y), q, a4);
+      a5 = fma(vec4<f32>(q5.y), q, a5);
+      a6 = fma(vec4<f32>(q6.y), q, a6);
+      a7 = fma(vec4<f32>(q7.y), q, a7);
+      a8 = fma(vec4<f32>(q8.y), q, a8);
+      a9 = fma(vec4<f32>(q9.y), q, a9);
+      a10 = fma(vec4<f32>(q10.y), q, a10);
+      a11 = fma(vec4<f32>(q11.y), q, a11);
+      a12 = fma(vec4<f32>(q12.y), q, a12);
+      a13 = fma(vec4<f32>(q13.y), q, a13);
+      a14 = fma(vec4<f32>(q14.y), q, a14);
+      a15 = fma(vec4<f32>(q15.y), q, a15);
+    }
+    {
+      let h = (n + 2u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.z), q, a0);
+      a1 = fma(vec4<f32>(q1.z), q, a1);
+      a2 = fma(vec4<f32>(q2.z), q, a2);
+      a3 = fma(vec4<f32>(q3.z), q, a3);
+      a4 = fma(vec4<f32>(q4.z), q, a4);
+      a5 = fma(vec4<f32>(q5.z), q, a5);
+      a6 = fma(vec4<f32>(q6.z), q, a6);
+      a7 = fma(vec4<f32>(q7.z), q, a7);
+      a8 = fma(vec4<f32>(q8.z), q, a8);
+      a9 = fma(vec4<f32>(q9.z), q, a9);
+      a10 = fma(vec4<f32>(q10.z), q, a10);
+      a11 = fma(vec4<f32>(q11.z), q, a11);
+      a12 = fma(vec4<f32>(q12.z), q, a12);
+      a13 = fma(vec4<f32>(q13.z), q, a13);
+      a14 = fma(vec4<f32>(q14.z), q, a14);
+      a15 = fma(vec4<f32>(q15.z), q, a15);
+    }
+    {
+      let h = (n + 3u) * KH + kh;
+      let q = bcodes_lo((bpacked[h >> 1u] >> ((h & 1u) * 16u))) * bscale((h * 4u) >> bp.bsShift);
+      a0 = fma(vec4<f32>(q0.w), q, a0);
+      a1 = fma(vec4<f32>(q1.w), q, a1);
+      a2 = fma(vec4<f32>(q2.w), q, a2);
+      a3 = fma(vec4<f32>(q3.w), q, a3);
+      a4 = fma(vec4<f32>(q4.w), q, a4);
+      a5 = fma(vec4<f32>(q5.w), q, a5);
+      a6 = fma(vec4<f32>(q6.w), q, a6);
+      a7 = fma(vec4<f32>(q7.w), q, a7);
+      a8 = fma(vec4<f32>(q8.w), q, a8);
+      a9 = fma(vec4<f32>(q9.w), q, a9);
+      a10 = fma(vec4<f32>(q10.w), q, a10);
+      a11 = fma(vec4<f32>(q11.w), q, a11);
+      a12 = fma(vec4<f32>(q12.w), q, a12);
+      a13 = fma(vec4<f32>(q13.w), q, a13);
+      a14 = fma(vec4<f32>(q14.w), q, a14);
+      a15 = fma(vec4<f32>(q15.w), q, a15);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    let o0 = (m0 + 0u) * KH + kh;
+    dx4[o0] = select(vec4<f32>(), dx4[o0], acc) + a0;
+  }
+  if (m0 + 1u < bp.M) {
+    let o1 = (m0 + 1u) * KH + kh;
+    dx4[o1] = select(vec4<f32>(), dx4[o1], acc) + a1;
+  }
+  if (m0 + 2u < bp.M) {
+    let o2 = (m0 + 2u) * KH + kh;
+    dx4[o2] = select(vec4<f32>(), dx4[o2], acc) + a2;
+  }
+  if (m0 + 3u < bp.M) {
+    let o3 = (m0 + 3u) * KH + kh;
+    dx4[o3] = select(vec4<f32>(), dx4[o3], acc) + a3;
+  }
+  if (m0 + 4u < bp.M) {
+    let o4 = (m0 + 4u) * KH + kh;
+    dx4[o4] = select(vec4<f32>(), dx4[o4], acc) + a4;
+  }
+  if (m0 + 5u < bp.M) {
+    let o5 = (m0 + 5u) * KH + kh;
+    dx4[o5] = select(vec4<f32>(), dx4[o5], acc) + a5;
+  }
+  if (m0 + 6u < bp.M) {
+    let o6 = (m0 + 6u) * KH + kh;
+    dx4[o6] = select(vec4<f32>(), dx4[o6], acc) + a6;
+  }
+  if (m0 + 7u < bp.M) {
+    let o7 = (m0 + 7u) * KH + kh;
+    dx4[o7] = select(vec4<f32>(), dx4[o7], acc) + a7;
+  }
+  if (m0 + 8u < bp.M) {
+    let o8 = (m0 + 8u) * KH + kh;
+    dx4[o8] = select(vec4<f32>(), dx4[o8], acc) + a8;
+  }
+  if (m0 + 9u < bp.M) {
+    let o9 = (m0 + 9u) * KH + kh;
+    dx4[o9] = select(vec4<f32>(), dx4[o9], acc) + a9;
+  }
+  if (m0 + 10u < bp.M) {
+    let o10 = (m0 + 10u) * KH + kh;
+    dx4[o10] = select(vec4<f32>(), dx4[o10], acc) + a10;
+  }
+  if (m0 + 11u < bp.M) {
+    let o11 = (m0 + 11u) * KH + kh;
+    dx4[o11] = select(vec4<f32>(), dx4[o11], acc) + a11;
+  }
+  if (m0 + 12u < bp.M) {
+    let o12 = (m0 + 12u) * KH + kh;
+    dx4[o12] = select(vec4<f32>(), dx4[o12], acc) + a12;
+  }
+  if (m0 + 13u < bp.M) {
+    let o13 = (m0 + 13u) * KH + kh;
+    dx4[o13] = select(vec4<f32>(), dx4[o13], acc) + a13;
+  }
+  if (m0 + 14u < bp.M) {
+    let o14 = (m0 + 14u) * KH + kh;
+    dx4[o14] = select(vec4<f32>(), dx4[o14], acc) + a14;
+  }
+  if (m0 + 15u < bp.M) {
+    let o15 = (m0 + 15u) * KH + kh;
+    dx4[o15] = select(vec4<f32>(), dx4[o15], acc) + a15;
   }
 }
 

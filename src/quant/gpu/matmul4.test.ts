@@ -9,7 +9,7 @@ import { dynamicMap256, type QuantType } from '../codes.ts';
 import { doubleQuantize, rebuildAbsmax } from '../double-quant.ts';
 import { gpuCheckAbsmax, gpuDequantize4, gpuDoubleQuantize, gpuQuantize4, readQuant4 } from './gpu-quant.ts';
 import { Linear4, type Linear4Kernels } from './matmul4.ts';
-import { BWD_TILES, FWD_TILES, MV_ROWS } from './wgsl-gen.ts';
+import { BWD_TILES, FWD_TILES, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS } from './wgsl-gen.ts';
 import { copyF32, matmulF32 } from './matmul-f32.ts';
 
 let rt: GpuRuntime;
@@ -174,6 +174,16 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     for (const [btm, tkw] of BWD_TILES) {
       for (const vec of [false, true]) await checkLinear({ ...c, N: 36 }, [1, 17, 33], { kernels: { bwd: { tm: btm, tkw, wg: 16, vec } } });
     }
+    // the half-word kernels (K % 4 == 0, K % 8 != 0): every tile, both dY reads, rows starting mid-block
+    for (const [tm, tn] of HALF_FWD_TILES) {
+      for (const btm of HALF_BWD_ROWS) {
+        for (const [N, vec] of [[36, true], [37, false], [36, false]] as const) {
+          const halfCase = { ...c, N, K: 172 };
+          await checkLinear(halfCase, [1, 17, 33], { bias: true, kernels: { halfFwd: { tm, tn, wg: 16 }, halfBwd: { tm: btm, wg: 16, vec } } });
+        }
+      }
+    }
+    await checkLinear({ type: 'fp4', blocksize: 32, dq: false, N: 9, K: 44, seed: 14 }, [1, 40]);
     // the any-K kernels with another workgroup size
     await checkLinear({ ...c, K: 133 }, [1, 3, 17], { bias: true, kernels: { anyWg: 32 } });
   });

@@ -15,7 +15,7 @@ import {
   type Quant4Data,
 } from './gpu-quant.ts';
 import { checkFwdTile, pickFwdTile, type TileConfig } from './matmul-f32.ts';
-import { BWD_TILES, bwdEntry, bwdvEntry, fwdEntry, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
+import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdvEntry, fwdEntry, fwdHalfEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
 
@@ -47,6 +47,15 @@ export interface Linear4Kernels {
   mv?: MvConfig;
   /** Workgroup size of the any-K kernels (4×4 forward, 4×8 backward tiles). */
   anyWg?: number;
+  /** Half-word kernels (K % 4 == 0, K % 8 != 0): forward tile, backward rows and dY as vec4. */
+  halfFwd?: TileConfig;
+  halfBwd?: { tm: number; wg: number; vec?: boolean };
+}
+
+/** The half-word forward tile: the tallest generated one M and N allow on CPU adapters, 4×4 on GPUs. */
+function pickHalfFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
+  if (usesCpuKernels(rt) && N >= 8 && M >= 16) return { tm: M >= 32 ? 32 : 16, tn: 8, wg: 64 };
+  return { tm: 4, tn: 4, wg: 64 };
 }
 
 /**
@@ -168,20 +177,21 @@ export class Linear4 {
     return b;
   }
 
-  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean): GPUBuffer {
+  /** `unit`: elements per step of the K loop, 8 (words) or 4 (half-words; KW then counts halves). */
+  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8): GPUBuffer {
     const w = this.weight;
     const nested = w.nested;
     const K = this.K;
-    // Words sharing one absmax in every row: every row starts at a multiple of gcd(K, blocksize),
-    // so runs of gcd/8 words from a multiple of it never cross a block boundary (K % 8 == 0 here;
-    // the per-element kernels ignore seg).
-    const seg = K % 8 === 0 ? gcd(K, w.blocksize) / 8 : 1;
+    // Units sharing one absmax in every row: every row starts at a multiple of gcd(K, blocksize),
+    // so runs of gcd/unit units from a multiple of it never cross a block boundary (K % unit == 0
+    // here; the per-element kernels ignore seg).
+    const seg = K % unit === 0 ? gcd(K, w.blocksize) / unit : 1;
     return rt.uniform(
       [
         M,
         this.N,
         K,
-        Math.floor(K / 8),
+        Math.floor(K / unit),
         log2Exact(w.blocksize, 'blocksize'),
         tilesX,
         tiles,
@@ -211,16 +221,22 @@ export class Linear4 {
     const y = out ?? rt.create(M * N * 4, 'linear4-y');
     if (M === 0 || N === 0) return y;
     const fast = K % 8 === 0;
-    const tile = fast ? (this.kernels.fwd ?? pickFwdTile(rt, M, N)) : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? 64 };
+    const half = !fast && K % 4 === 0;
+    const tile = fast
+      ? (this.kernels.fwd ?? pickFwdTile(rt, M, N))
+      : half
+        ? (this.kernels.halfFwd ?? pickHalfFwdTile(rt, M, N))
+        : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? 64 };
+    if (half && !HALF_FWD_TILES.some(([m, n]) => m === tile.tm && n === tile.tn)) throw new Error(`half-word tile ${tile.tm}x${tile.tn} is not generated`);
     const tilesX = Math.ceil(N / tile.tn);
     const tiles = Math.ceil(M / tile.tm) * tilesX;
     const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
     const [absmax, nested, map] = this.scaleBindings(rt);
-    const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias);
+    const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias, half ? 4 : 8);
     const h = helperBuffers(rt);
     rt.dispatch(
       MATMUL4_SHADER,
-      fast ? fwdEntry(tile.tm, tile.tn) : 'mm4_any',
+      fast ? fwdEntry(tile.tm, tile.tn) : half ? fwdHalfEntry(tile.tm, tile.tn) : 'mm4_any',
       [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
       [gx, gy],
       { WG: tile.wg, DQ: this.weight.nested ? 1 : 0 },
@@ -275,6 +291,15 @@ export class Linear4 {
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate);
       const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
       rt.dispatch(MATMUL4_SHADER, vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
+    } else if (K % 4 === 0) {
+      const t = this.kernels.halfBwd ?? { tm: usesCpuKernels(rt) && M >= 16 ? 16 : 4, wg: 64 };
+      if (!HALF_BWD_ROWS.includes(t.tm)) throw new Error(`half-word backward with ${t.tm} rows is not generated`);
+      const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
+      const tilesX = K / 4;
+      const tiles = Math.ceil(M / t.tm) * tilesX;
+      const [gx, gy] = grid(rt, Math.ceil(tiles / t.wg));
+      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate, 4);
+      rt.dispatch(MATMUL4_SHADER, bwdHalfEntry(t.tm, vec), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
     } else {
       const wg = this.kernels.anyWg ?? 64;
       const tilesX = Math.ceil(K / 8);
