@@ -1,20 +1,11 @@
 // The studio shell in headless Chromium with WebGPU on SwiftShader: the GPU panel, the self-test
 // through the engine worker, themes, keyboard navigation, and the page without WebGPU.
 
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { collectErrors } from './studio-helpers.ts';
 
 const PANEL_TITLES = ['Model', 'Data', 'Train', 'Playground', 'Export', 'GPU'];
 const MiB = 1024 * 1024;
-
-/** Fails the test on uncaught page errors and console errors (React warnings included). */
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console.error: ${msg.text()}`);
-  });
-  return errors;
-}
 
 test('GPU panel shows the SwiftShader adapter, runs the self-test, and every panel opens by keyboard', async ({ page }) => {
   const errors = collectErrors(page);

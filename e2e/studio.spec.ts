@@ -9,40 +9,9 @@
 import { expect, test, type Locator, type Page } from '@playwright/test';
 import { startTestHub, type TestHub } from '../src/hub/test-server.ts';
 import { sharedPath } from '../src/node/shared.ts';
+import { collectErrors, openStudio, panel, setNumber, shot, SHOTS } from './studio-helpers.ts';
 
 const stories = sharedPath('models/stories260K');
-const SHOTS = 'test-results';
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console.error: ${msg.text()}`);
-  });
-  return errors;
-}
-
-async function openStudio(page: Page): Promise<void> {
-  await page.goto('/');
-  await expect(page.getByRole('heading', { level: 1, name: 'Model' })).toBeVisible();
-  await expect(page.getByTestId('adapter-badge')).toContainText('swiftshader', { timeout: 90_000 });
-}
-
-async function panel(page: Page, id: 'model' | 'data' | 'train' | 'gpu'): Promise<void> {
-  await page.getByTestId(`nav-${id}`).click();
-  await expect(page.locator(`[data-panel="${id}"]`)).toBeVisible();
-}
-
-/** A full-page screenshot from the top (the header and the nav are sticky). */
-async function shot(page: Page, name: string): Promise<void> {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
-
-async function setNumber(field: Locator, value: string): Promise<void> {
-  await field.fill(value);
-  await expect(field).toHaveValue(value);
-}
 
 /** Quick try, cut to `steps` tiny steps that show the loss move on stories260K. */
 async function tinyQuickTry(page: Page, steps: number, extra: { checkpointEvery?: number } = {}): Promise<void> {

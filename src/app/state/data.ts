@@ -6,6 +6,7 @@ import type { FormatName } from '../../data/formats.ts';
 import type { LabelMode } from '../../data/labels.ts';
 import type { DataOptions, DataSpec, DataSummary } from '../../worker/protocol.ts';
 import { errorInfo, type ErrorInfo } from '../errors.ts';
+import { datasetsEndpointFor } from '../hub-settings.ts';
 import type { GetState, SetState, StudioState } from '../store.ts';
 
 export type DataChoice = 'sample' | 'file' | 'paste' | 'hf';
@@ -59,16 +60,20 @@ export function dataSpec(s: StudioState): DataSpec | null {
       return s.dataFile ? { kind: 'file', file: s.dataFile } : null;
     case 'paste':
       return s.pasteText.trim() ? { kind: 'text', name: 'pasted text', text: s.pasteText } : null;
-    case 'hf':
-      return s.hfDataset.dataset.trim()
-        ? {
-            kind: 'hf',
-            dataset: s.hfDataset.dataset.trim(),
-            config: s.hfDataset.config.trim() || undefined,
-            split: s.hfDataset.split.trim() || undefined,
-            token: s.hub.token || undefined,
-          }
-        : null;
+    case 'hf': {
+      if (!s.hfDataset.dataset.trim()) return null;
+      // The dataset viewer endpoint from the Hub access settings (absent for the default). A run's
+      // record keeps it (never the token), so resuming reads the same rows from the same server.
+      const endpoint = datasetsEndpointFor(s.hub);
+      return {
+        kind: 'hf',
+        dataset: s.hfDataset.dataset.trim(),
+        config: s.hfDataset.config.trim() || undefined,
+        split: s.hfDataset.split.trim() || undefined,
+        ...(endpoint ? { endpoint } : {}),
+        token: s.hub.token || undefined,
+      };
+    }
   }
 }
 

@@ -23,6 +23,13 @@ export function DataSourceCard() {
   const [over, setOver] = useState(false);
   const summary = s.data.summary;
   const detected = summary && summary.detected ? summary.format : null;
+  const datasetsHost = (() => {
+    try {
+      return new URL(s.hub.datasetsEndpoint).host;
+    } catch {
+      return s.hub.datasetsEndpoint;
+    }
+  })();
 
   return (
     <Card title="Dataset" testId="data-source">
@@ -108,9 +115,20 @@ export function DataSourceCard() {
             void s.prepareData();
           }}
         >
-          <Field label="Dataset id" help="e.g. HuggingFaceH4/no_robots — rows come from the datasets server.">
+          <Field
+            label="Dataset id"
+            help={
+              <>
+                e.g. HuggingFaceH4/no_robots — rows come from the dataset viewer at {datasetsHost} (
+                <button type="button" className="link-button" onClick={() => s.setPanel('model')}>
+                  Hub access
+                </button>
+                ).
+              </>
+            }
+          >
             {({ id, describedBy }) => (
-              <input id={id} className="input" value={s.hfDataset.dataset} placeholder="owner/dataset" spellCheck={false} aria-describedby={describedBy} disabled={running} onChange={(e) => s.setHfDataset({ dataset: e.target.value })} />
+              <input id={id} className="input" value={s.hfDataset.dataset} placeholder="owner/dataset" spellCheck={false} aria-describedby={describedBy} disabled={running} onChange={(e) => s.setHfDataset({ dataset: e.target.value })} data-testid="hf-dataset-id" />
             )}
           </Field>
           <div className="field-grid">
@@ -122,7 +140,7 @@ export function DataSourceCard() {
             </Field>
           </div>
           <div className="actions">
-            <button type="submit" className="button" disabled={running || !s.hfDataset.dataset.trim() || s.load.status !== 'ready'}>
+            <button type="submit" className="button" disabled={running || !s.hfDataset.dataset.trim() || s.load.status !== 'ready'} data-testid="hf-load-rows">
               Load rows
             </button>
             <span className="muted small">At most {s.hfDataset.maxRows.toLocaleString('en-US')} rows.</span>

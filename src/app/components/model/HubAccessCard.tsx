@@ -1,3 +1,4 @@
+import { datasetsEndpointFor } from '../../hub-settings.ts';
 import { useStudio } from '../../store.ts';
 import { Card } from '../Card.tsx';
 import { HubSettingsForm } from './HubSettingsForm.tsx';
@@ -6,19 +7,22 @@ import { HubSettingsForm } from './HubSettingsForm.tsx';
 export function HubAccessCard() {
   const hub = useStudio((s) => s.hub);
   const authError = useStudio((s) => s.download?.error?.kind === 'auth' || s.hubConfigs[s.hubRepo]?.error?.kind === 'auth');
-  const host = (() => {
+  const hostOf = (endpoint: string) => {
     try {
-      return new URL(hub.endpoint).host;
+      return new URL(endpoint).host;
     } catch {
-      return hub.endpoint;
+      return endpoint;
     }
-  })();
+  };
+  const host = hostOf(hub.endpoint);
+  const datasets = datasetsEndpointFor(hub);
   return (
     <Card title="Hub access" testId="hub-access">
       <details className="disclosure" open={authError || undefined}>
         <summary>
           {host}
           {hub.token ? ' · token set' : ' · no token'}
+          {datasets ? ` · datasets from ${hostOf(datasets)}` : ''}
         </summary>
         <HubSettingsForm />
       </details>
