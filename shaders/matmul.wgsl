@@ -21,6 +21,8 @@ struct Params {
   tiles: u32,   // ceil(M / TM) * tilesX
   gridX: u32,   // invocations along x of the 2D grid
   hasBias: u32,
+  xOff: u32,    // element offset of x's first row (a multiple of 4 for the vec4 kernels)
+  yOff: u32,    // element offset of the backward's dX (a multiple of 4)
 }
 
 override WG: u32 = 64;
@@ -55,7 +57,7 @@ fn mm_f32_1x4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 1u;
   let n0 = (t % p.tilesX) * 4u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -87,10 +89,10 @@ fn mm_f32_4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 4u;
   let n0 = (t % p.tilesX) * 4u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
-  let xr1 = min(m0 + 1u, p.M - 1u) * 2u * KW;
-  let xr2 = min(m0 + 2u, p.M - 1u) * 2u * KW;
-  let xr3 = min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -152,14 +154,14 @@ fn mm_f32_8x4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 8u;
   let n0 = (t % p.tilesX) * 4u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
-  let xr1 = min(m0 + 1u, p.M - 1u) * 2u * KW;
-  let xr2 = min(m0 + 2u, p.M - 1u) * 2u * KW;
-  let xr3 = min(m0 + 3u, p.M - 1u) * 2u * KW;
-  let xr4 = min(m0 + 4u, p.M - 1u) * 2u * KW;
-  let xr5 = min(m0 + 5u, p.M - 1u) * 2u * KW;
-  let xr6 = min(m0 + 6u, p.M - 1u) * 2u * KW;
-  let xr7 = min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -261,10 +263,10 @@ fn mm_f32_4x8(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 4u;
   let n0 = (t % p.tilesX) * 8u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
-  let xr1 = min(m0 + 1u, p.M - 1u) * 2u * KW;
-  let xr2 = min(m0 + 2u, p.M - 1u) * 2u * KW;
-  let xr3 = min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -366,14 +368,14 @@ fn mm_f32_8x8(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 8u;
   let n0 = (t % p.tilesX) * 8u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
-  let xr1 = min(m0 + 1u, p.M - 1u) * 2u * KW;
-  let xr2 = min(m0 + 2u, p.M - 1u) * 2u * KW;
-  let xr3 = min(m0 + 3u, p.M - 1u) * 2u * KW;
-  let xr4 = min(m0 + 4u, p.M - 1u) * 2u * KW;
-  let xr5 = min(m0 + 5u, p.M - 1u) * 2u * KW;
-  let xr6 = min(m0 + 6u, p.M - 1u) * 2u * KW;
-  let xr7 = min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -547,22 +549,22 @@ fn mm_f32_16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 16u;
   let n0 = (t % p.tilesX) * 8u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
-  let xr1 = min(m0 + 1u, p.M - 1u) * 2u * KW;
-  let xr2 = min(m0 + 2u, p.M - 1u) * 2u * KW;
-  let xr3 = min(m0 + 3u, p.M - 1u) * 2u * KW;
-  let xr4 = min(m0 + 4u, p.M - 1u) * 2u * KW;
-  let xr5 = min(m0 + 5u, p.M - 1u) * 2u * KW;
-  let xr6 = min(m0 + 6u, p.M - 1u) * 2u * KW;
-  let xr7 = min(m0 + 7u, p.M - 1u) * 2u * KW;
-  let xr8 = min(m0 + 8u, p.M - 1u) * 2u * KW;
-  let xr9 = min(m0 + 9u, p.M - 1u) * 2u * KW;
-  let xr10 = min(m0 + 10u, p.M - 1u) * 2u * KW;
-  let xr11 = min(m0 + 11u, p.M - 1u) * 2u * KW;
-  let xr12 = min(m0 + 12u, p.M - 1u) * 2u * KW;
-  let xr13 = min(m0 + 13u, p.M - 1u) * 2u * KW;
-  let xr14 = min(m0 + 14u, p.M - 1u) * 2u * KW;
-  let xr15 = min(m0 + 15u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let xr8 = (p.xOff >> 2u) + min(m0 + 8u, p.M - 1u) * 2u * KW;
+  let xr9 = (p.xOff >> 2u) + min(m0 + 9u, p.M - 1u) * 2u * KW;
+  let xr10 = (p.xOff >> 2u) + min(m0 + 10u, p.M - 1u) * 2u * KW;
+  let xr11 = (p.xOff >> 2u) + min(m0 + 11u, p.M - 1u) * 2u * KW;
+  let xr12 = (p.xOff >> 2u) + min(m0 + 12u, p.M - 1u) * 2u * KW;
+  let xr13 = (p.xOff >> 2u) + min(m0 + 13u, p.M - 1u) * 2u * KW;
+  let xr14 = (p.xOff >> 2u) + min(m0 + 14u, p.M - 1u) * 2u * KW;
+  let xr15 = (p.xOff >> 2u) + min(m0 + 15u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -880,38 +882,38 @@ fn mm_f32_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 32u;
   let n0 = (t % p.tilesX) * 8u;
   let KW = p.KW;
-  let xr0 = min(m0 + 0u, p.M - 1u) * 2u * KW;
-  let xr1 = min(m0 + 1u, p.M - 1u) * 2u * KW;
-  let xr2 = min(m0 + 2u, p.M - 1u) * 2u * KW;
-  let xr3 = min(m0 + 3u, p.M - 1u) * 2u * KW;
-  let xr4 = min(m0 + 4u, p.M - 1u) * 2u * KW;
-  let xr5 = min(m0 + 5u, p.M - 1u) * 2u * KW;
-  let xr6 = min(m0 + 6u, p.M - 1u) * 2u * KW;
-  let xr7 = min(m0 + 7u, p.M - 1u) * 2u * KW;
-  let xr8 = min(m0 + 8u, p.M - 1u) * 2u * KW;
-  let xr9 = min(m0 + 9u, p.M - 1u) * 2u * KW;
-  let xr10 = min(m0 + 10u, p.M - 1u) * 2u * KW;
-  let xr11 = min(m0 + 11u, p.M - 1u) * 2u * KW;
-  let xr12 = min(m0 + 12u, p.M - 1u) * 2u * KW;
-  let xr13 = min(m0 + 13u, p.M - 1u) * 2u * KW;
-  let xr14 = min(m0 + 14u, p.M - 1u) * 2u * KW;
-  let xr15 = min(m0 + 15u, p.M - 1u) * 2u * KW;
-  let xr16 = min(m0 + 16u, p.M - 1u) * 2u * KW;
-  let xr17 = min(m0 + 17u, p.M - 1u) * 2u * KW;
-  let xr18 = min(m0 + 18u, p.M - 1u) * 2u * KW;
-  let xr19 = min(m0 + 19u, p.M - 1u) * 2u * KW;
-  let xr20 = min(m0 + 20u, p.M - 1u) * 2u * KW;
-  let xr21 = min(m0 + 21u, p.M - 1u) * 2u * KW;
-  let xr22 = min(m0 + 22u, p.M - 1u) * 2u * KW;
-  let xr23 = min(m0 + 23u, p.M - 1u) * 2u * KW;
-  let xr24 = min(m0 + 24u, p.M - 1u) * 2u * KW;
-  let xr25 = min(m0 + 25u, p.M - 1u) * 2u * KW;
-  let xr26 = min(m0 + 26u, p.M - 1u) * 2u * KW;
-  let xr27 = min(m0 + 27u, p.M - 1u) * 2u * KW;
-  let xr28 = min(m0 + 28u, p.M - 1u) * 2u * KW;
-  let xr29 = min(m0 + 29u, p.M - 1u) * 2u * KW;
-  let xr30 = min(m0 + 30u, p.M - 1u) * 2u * KW;
-  let xr31 = min(m0 + 31u, p.M - 1u) * 2u * KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let xr8 = (p.xOff >> 2u) + min(m0 + 8u, p.M - 1u) * 2u * KW;
+  let xr9 = (p.xOff >> 2u) + min(m0 + 9u, p.M - 1u) * 2u * KW;
+  let xr10 = (p.xOff >> 2u) + min(m0 + 10u, p.M - 1u) * 2u * KW;
+  let xr11 = (p.xOff >> 2u) + min(m0 + 11u, p.M - 1u) * 2u * KW;
+  let xr12 = (p.xOff >> 2u) + min(m0 + 12u, p.M - 1u) * 2u * KW;
+  let xr13 = (p.xOff >> 2u) + min(m0 + 13u, p.M - 1u) * 2u * KW;
+  let xr14 = (p.xOff >> 2u) + min(m0 + 14u, p.M - 1u) * 2u * KW;
+  let xr15 = (p.xOff >> 2u) + min(m0 + 15u, p.M - 1u) * 2u * KW;
+  let xr16 = (p.xOff >> 2u) + min(m0 + 16u, p.M - 1u) * 2u * KW;
+  let xr17 = (p.xOff >> 2u) + min(m0 + 17u, p.M - 1u) * 2u * KW;
+  let xr18 = (p.xOff >> 2u) + min(m0 + 18u, p.M - 1u) * 2u * KW;
+  let xr19 = (p.xOff >> 2u) + min(m0 + 19u, p.M - 1u) * 2u * KW;
+  let xr20 = (p.xOff >> 2u) + min(m0 + 20u, p.M - 1u) * 2u * KW;
+  let xr21 = (p.xOff >> 2u) + min(m0 + 21u, p.M - 1u) * 2u * KW;
+  let xr22 = (p.xOff >> 2u) + min(m0 + 22u, p.M - 1u) * 2u * KW;
+  let xr23 = (p.xOff >> 2u) + min(m0 + 23u, p.M - 1u) * 2u * KW;
+  let xr24 = (p.xOff >> 2u) + min(m0 + 24u, p.M - 1u) * 2u * KW;
+  let xr25 = (p.xOff >> 2u) + min(m0 + 25u, p.M - 1u) * 2u * KW;
+  let xr26 = (p.xOff >> 2u) + min(m0 + 26u, p.M - 1u) * 2u * KW;
+  let xr27 = (p.xOff >> 2u) + min(m0 + 27u, p.M - 1u) * 2u * KW;
+  let xr28 = (p.xOff >> 2u) + min(m0 + 28u, p.M - 1u) * 2u * KW;
+  let xr29 = (p.xOff >> 2u) + min(m0 + 29u, p.M - 1u) * 2u * KW;
+  let xr30 = (p.xOff >> 2u) + min(m0 + 30u, p.M - 1u) * 2u * KW;
+  let xr31 = (p.xOff >> 2u) + min(m0 + 31u, p.M - 1u) * 2u * KW;
   let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
   let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
   let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
@@ -1517,10 +1519,10 @@ fn mm_f32_any(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesX) * 4u;
   let n0 = (t % p.tilesX) * 4u;
   let K = p.K;
-  let xr0 = min(m0 + 0u, p.M - 1u) * K;
-  let xr1 = min(m0 + 1u, p.M - 1u) * K;
-  let xr2 = min(m0 + 2u, p.M - 1u) * K;
-  let xr3 = min(m0 + 3u, p.M - 1u) * K;
+  let xr0 = p.xOff + min(m0 + 0u, p.M - 1u) * K;
+  let xr1 = p.xOff + min(m0 + 1u, p.M - 1u) * K;
+  let xr2 = p.xOff + min(m0 + 2u, p.M - 1u) * K;
+  let xr3 = p.xOff + min(m0 + 3u, p.M - 1u) * K;
   let wr0 = min(n0 + 0u, p.N - 1u) * K;
   let wr1 = min(n0 + 1u, p.N - 1u) * K;
   let wr2 = min(n0 + 2u, p.N - 1u) * K;
@@ -1604,20 +1606,20 @@ fn mm_f32_bwd_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a3 = fma(g3, lo, a3); b3 = fma(g3, hi, b3);
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
 }
 
@@ -1668,36 +1670,36 @@ fn mm_f32_bwd_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a7 = fma(g7, lo, a7); b7 = fma(g7, hi, b7);
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
   if (m0 + 4u < p.M) {
-    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
-    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
   }
   if (m0 + 5u < p.M) {
-    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
-    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
   }
   if (m0 + 6u < p.M) {
-    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
-    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
   }
   if (m0 + 7u < p.M) {
-    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
-    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
   }
 }
 
@@ -1780,68 +1782,68 @@ fn mm_f32_bwd_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a15 = fma(g15, lo, a15); b15 = fma(g15, hi, b15);
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
   if (m0 + 4u < p.M) {
-    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
-    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
   }
   if (m0 + 5u < p.M) {
-    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
-    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
   }
   if (m0 + 6u < p.M) {
-    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
-    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
   }
   if (m0 + 7u < p.M) {
-    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
-    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
   }
   if (m0 + 8u < p.M) {
-    y4[((m0 + 8u) * KW + kw) * 2u] = a8;
-    y4[((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u] = a8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
   }
   if (m0 + 9u < p.M) {
-    y4[((m0 + 9u) * KW + kw) * 2u] = a9;
-    y4[((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u] = a9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
   }
   if (m0 + 10u < p.M) {
-    y4[((m0 + 10u) * KW + kw) * 2u] = a10;
-    y4[((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u] = a10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
   }
   if (m0 + 11u < p.M) {
-    y4[((m0 + 11u) * KW + kw) * 2u] = a11;
-    y4[((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u] = a11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
   }
   if (m0 + 12u < p.M) {
-    y4[((m0 + 12u) * KW + kw) * 2u] = a12;
-    y4[((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u] = a12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
   }
   if (m0 + 13u < p.M) {
-    y4[((m0 + 13u) * KW + kw) * 2u] = a13;
-    y4[((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u] = a13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
   }
   if (m0 + 14u < p.M) {
-    y4[((m0 + 14u) * KW + kw) * 2u] = a14;
-    y4[((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u] = a14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
   }
   if (m0 + 15u < p.M) {
-    y4[((m0 + 15u) * KW + kw) * 2u] = a15;
-    y4[((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u] = a15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
   }
 }
 
@@ -1988,132 +1990,132 @@ fn mm_f32_bwd_32x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a31 = fma(g31, lo, a31); b31 = fma(g31, hi, b31);
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
   if (m0 + 4u < p.M) {
-    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
-    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
   }
   if (m0 + 5u < p.M) {
-    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
-    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
   }
   if (m0 + 6u < p.M) {
-    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
-    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
   }
   if (m0 + 7u < p.M) {
-    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
-    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
   }
   if (m0 + 8u < p.M) {
-    y4[((m0 + 8u) * KW + kw) * 2u] = a8;
-    y4[((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u] = a8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
   }
   if (m0 + 9u < p.M) {
-    y4[((m0 + 9u) * KW + kw) * 2u] = a9;
-    y4[((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u] = a9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
   }
   if (m0 + 10u < p.M) {
-    y4[((m0 + 10u) * KW + kw) * 2u] = a10;
-    y4[((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u] = a10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
   }
   if (m0 + 11u < p.M) {
-    y4[((m0 + 11u) * KW + kw) * 2u] = a11;
-    y4[((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u] = a11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
   }
   if (m0 + 12u < p.M) {
-    y4[((m0 + 12u) * KW + kw) * 2u] = a12;
-    y4[((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u] = a12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
   }
   if (m0 + 13u < p.M) {
-    y4[((m0 + 13u) * KW + kw) * 2u] = a13;
-    y4[((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u] = a13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
   }
   if (m0 + 14u < p.M) {
-    y4[((m0 + 14u) * KW + kw) * 2u] = a14;
-    y4[((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u] = a14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
   }
   if (m0 + 15u < p.M) {
-    y4[((m0 + 15u) * KW + kw) * 2u] = a15;
-    y4[((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u] = a15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
   }
   if (m0 + 16u < p.M) {
-    y4[((m0 + 16u) * KW + kw) * 2u] = a16;
-    y4[((m0 + 16u) * KW + kw) * 2u + 1u] = b16;
+    y4[(p.yOff >> 2u) + ((m0 + 16u) * KW + kw) * 2u] = a16;
+    y4[(p.yOff >> 2u) + ((m0 + 16u) * KW + kw) * 2u + 1u] = b16;
   }
   if (m0 + 17u < p.M) {
-    y4[((m0 + 17u) * KW + kw) * 2u] = a17;
-    y4[((m0 + 17u) * KW + kw) * 2u + 1u] = b17;
+    y4[(p.yOff >> 2u) + ((m0 + 17u) * KW + kw) * 2u] = a17;
+    y4[(p.yOff >> 2u) + ((m0 + 17u) * KW + kw) * 2u + 1u] = b17;
   }
   if (m0 + 18u < p.M) {
-    y4[((m0 + 18u) * KW + kw) * 2u] = a18;
-    y4[((m0 + 18u) * KW + kw) * 2u + 1u] = b18;
+    y4[(p.yOff >> 2u) + ((m0 + 18u) * KW + kw) * 2u] = a18;
+    y4[(p.yOff >> 2u) + ((m0 + 18u) * KW + kw) * 2u + 1u] = b18;
   }
   if (m0 + 19u < p.M) {
-    y4[((m0 + 19u) * KW + kw) * 2u] = a19;
-    y4[((m0 + 19u) * KW + kw) * 2u + 1u] = b19;
+    y4[(p.yOff >> 2u) + ((m0 + 19u) * KW + kw) * 2u] = a19;
+    y4[(p.yOff >> 2u) + ((m0 + 19u) * KW + kw) * 2u + 1u] = b19;
   }
   if (m0 + 20u < p.M) {
-    y4[((m0 + 20u) * KW + kw) * 2u] = a20;
-    y4[((m0 + 20u) * KW + kw) * 2u + 1u] = b20;
+    y4[(p.yOff >> 2u) + ((m0 + 20u) * KW + kw) * 2u] = a20;
+    y4[(p.yOff >> 2u) + ((m0 + 20u) * KW + kw) * 2u + 1u] = b20;
   }
   if (m0 + 21u < p.M) {
-    y4[((m0 + 21u) * KW + kw) * 2u] = a21;
-    y4[((m0 + 21u) * KW + kw) * 2u + 1u] = b21;
+    y4[(p.yOff >> 2u) + ((m0 + 21u) * KW + kw) * 2u] = a21;
+    y4[(p.yOff >> 2u) + ((m0 + 21u) * KW + kw) * 2u + 1u] = b21;
   }
   if (m0 + 22u < p.M) {
-    y4[((m0 + 22u) * KW + kw) * 2u] = a22;
-    y4[((m0 + 22u) * KW + kw) * 2u + 1u] = b22;
+    y4[(p.yOff >> 2u) + ((m0 + 22u) * KW + kw) * 2u] = a22;
+    y4[(p.yOff >> 2u) + ((m0 + 22u) * KW + kw) * 2u + 1u] = b22;
   }
   if (m0 + 23u < p.M) {
-    y4[((m0 + 23u) * KW + kw) * 2u] = a23;
-    y4[((m0 + 23u) * KW + kw) * 2u + 1u] = b23;
+    y4[(p.yOff >> 2u) + ((m0 + 23u) * KW + kw) * 2u] = a23;
+    y4[(p.yOff >> 2u) + ((m0 + 23u) * KW + kw) * 2u + 1u] = b23;
   }
   if (m0 + 24u < p.M) {
-    y4[((m0 + 24u) * KW + kw) * 2u] = a24;
-    y4[((m0 + 24u) * KW + kw) * 2u + 1u] = b24;
+    y4[(p.yOff >> 2u) + ((m0 + 24u) * KW + kw) * 2u] = a24;
+    y4[(p.yOff >> 2u) + ((m0 + 24u) * KW + kw) * 2u + 1u] = b24;
   }
   if (m0 + 25u < p.M) {
-    y4[((m0 + 25u) * KW + kw) * 2u] = a25;
-    y4[((m0 + 25u) * KW + kw) * 2u + 1u] = b25;
+    y4[(p.yOff >> 2u) + ((m0 + 25u) * KW + kw) * 2u] = a25;
+    y4[(p.yOff >> 2u) + ((m0 + 25u) * KW + kw) * 2u + 1u] = b25;
   }
   if (m0 + 26u < p.M) {
-    y4[((m0 + 26u) * KW + kw) * 2u] = a26;
-    y4[((m0 + 26u) * KW + kw) * 2u + 1u] = b26;
+    y4[(p.yOff >> 2u) + ((m0 + 26u) * KW + kw) * 2u] = a26;
+    y4[(p.yOff >> 2u) + ((m0 + 26u) * KW + kw) * 2u + 1u] = b26;
   }
   if (m0 + 27u < p.M) {
-    y4[((m0 + 27u) * KW + kw) * 2u] = a27;
-    y4[((m0 + 27u) * KW + kw) * 2u + 1u] = b27;
+    y4[(p.yOff >> 2u) + ((m0 + 27u) * KW + kw) * 2u] = a27;
+    y4[(p.yOff >> 2u) + ((m0 + 27u) * KW + kw) * 2u + 1u] = b27;
   }
   if (m0 + 28u < p.M) {
-    y4[((m0 + 28u) * KW + kw) * 2u] = a28;
-    y4[((m0 + 28u) * KW + kw) * 2u + 1u] = b28;
+    y4[(p.yOff >> 2u) + ((m0 + 28u) * KW + kw) * 2u] = a28;
+    y4[(p.yOff >> 2u) + ((m0 + 28u) * KW + kw) * 2u + 1u] = b28;
   }
   if (m0 + 29u < p.M) {
-    y4[((m0 + 29u) * KW + kw) * 2u] = a29;
-    y4[((m0 + 29u) * KW + kw) * 2u + 1u] = b29;
+    y4[(p.yOff >> 2u) + ((m0 + 29u) * KW + kw) * 2u] = a29;
+    y4[(p.yOff >> 2u) + ((m0 + 29u) * KW + kw) * 2u + 1u] = b29;
   }
   if (m0 + 30u < p.M) {
-    y4[((m0 + 30u) * KW + kw) * 2u] = a30;
-    y4[((m0 + 30u) * KW + kw) * 2u + 1u] = b30;
+    y4[(p.yOff >> 2u) + ((m0 + 30u) * KW + kw) * 2u] = a30;
+    y4[(p.yOff >> 2u) + ((m0 + 30u) * KW + kw) * 2u + 1u] = b30;
   }
   if (m0 + 31u < p.M) {
-    y4[((m0 + 31u) * KW + kw) * 2u] = a31;
-    y4[((m0 + 31u) * KW + kw) * 2u + 1u] = b31;
+    y4[(p.yOff >> 2u) + ((m0 + 31u) * KW + kw) * 2u] = a31;
+    y4[(p.yOff >> 2u) + ((m0 + 31u) * KW + kw) * 2u + 1u] = b31;
   }
 }
 
@@ -2174,20 +2176,20 @@ fn mm_f32_bwdv_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
 }
 
@@ -2276,36 +2278,36 @@ fn mm_f32_bwdv_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
   if (m0 + 4u < p.M) {
-    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
-    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
   }
   if (m0 + 5u < p.M) {
-    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
-    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
   }
   if (m0 + 6u < p.M) {
-    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
-    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
   }
   if (m0 + 7u < p.M) {
-    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
-    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
   }
 }
 
@@ -2450,68 +2452,68 @@ fn mm_f32_bwdv_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
   if (m0 + 4u < p.M) {
-    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
-    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
   }
   if (m0 + 5u < p.M) {
-    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
-    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
   }
   if (m0 + 6u < p.M) {
-    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
-    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
   }
   if (m0 + 7u < p.M) {
-    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
-    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
   }
   if (m0 + 8u < p.M) {
-    y4[((m0 + 8u) * KW + kw) * 2u] = a8;
-    y4[((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u] = a8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
   }
   if (m0 + 9u < p.M) {
-    y4[((m0 + 9u) * KW + kw) * 2u] = a9;
-    y4[((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u] = a9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
   }
   if (m0 + 10u < p.M) {
-    y4[((m0 + 10u) * KW + kw) * 2u] = a10;
-    y4[((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u] = a10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
   }
   if (m0 + 11u < p.M) {
-    y4[((m0 + 11u) * KW + kw) * 2u] = a11;
-    y4[((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u] = a11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
   }
   if (m0 + 12u < p.M) {
-    y4[((m0 + 12u) * KW + kw) * 2u] = a12;
-    y4[((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u] = a12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
   }
   if (m0 + 13u < p.M) {
-    y4[((m0 + 13u) * KW + kw) * 2u] = a13;
-    y4[((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u] = a13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
   }
   if (m0 + 14u < p.M) {
-    y4[((m0 + 14u) * KW + kw) * 2u] = a14;
-    y4[((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u] = a14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
   }
   if (m0 + 15u < p.M) {
-    y4[((m0 + 15u) * KW + kw) * 2u] = a15;
-    y4[((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u] = a15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
   }
 }
 
@@ -2768,132 +2770,132 @@ fn mm_f32_bwdv_32x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   if (m0 + 0u < p.M) {
-    y4[((m0 + 0u) * KW + kw) * 2u] = a0;
-    y4[((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u] = a0;
+    y4[(p.yOff >> 2u) + ((m0 + 0u) * KW + kw) * 2u + 1u] = b0;
   }
   if (m0 + 1u < p.M) {
-    y4[((m0 + 1u) * KW + kw) * 2u] = a1;
-    y4[((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u] = a1;
+    y4[(p.yOff >> 2u) + ((m0 + 1u) * KW + kw) * 2u + 1u] = b1;
   }
   if (m0 + 2u < p.M) {
-    y4[((m0 + 2u) * KW + kw) * 2u] = a2;
-    y4[((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u] = a2;
+    y4[(p.yOff >> 2u) + ((m0 + 2u) * KW + kw) * 2u + 1u] = b2;
   }
   if (m0 + 3u < p.M) {
-    y4[((m0 + 3u) * KW + kw) * 2u] = a3;
-    y4[((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u] = a3;
+    y4[(p.yOff >> 2u) + ((m0 + 3u) * KW + kw) * 2u + 1u] = b3;
   }
   if (m0 + 4u < p.M) {
-    y4[((m0 + 4u) * KW + kw) * 2u] = a4;
-    y4[((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u] = a4;
+    y4[(p.yOff >> 2u) + ((m0 + 4u) * KW + kw) * 2u + 1u] = b4;
   }
   if (m0 + 5u < p.M) {
-    y4[((m0 + 5u) * KW + kw) * 2u] = a5;
-    y4[((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u] = a5;
+    y4[(p.yOff >> 2u) + ((m0 + 5u) * KW + kw) * 2u + 1u] = b5;
   }
   if (m0 + 6u < p.M) {
-    y4[((m0 + 6u) * KW + kw) * 2u] = a6;
-    y4[((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u] = a6;
+    y4[(p.yOff >> 2u) + ((m0 + 6u) * KW + kw) * 2u + 1u] = b6;
   }
   if (m0 + 7u < p.M) {
-    y4[((m0 + 7u) * KW + kw) * 2u] = a7;
-    y4[((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u] = a7;
+    y4[(p.yOff >> 2u) + ((m0 + 7u) * KW + kw) * 2u + 1u] = b7;
   }
   if (m0 + 8u < p.M) {
-    y4[((m0 + 8u) * KW + kw) * 2u] = a8;
-    y4[((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u] = a8;
+    y4[(p.yOff >> 2u) + ((m0 + 8u) * KW + kw) * 2u + 1u] = b8;
   }
   if (m0 + 9u < p.M) {
-    y4[((m0 + 9u) * KW + kw) * 2u] = a9;
-    y4[((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u] = a9;
+    y4[(p.yOff >> 2u) + ((m0 + 9u) * KW + kw) * 2u + 1u] = b9;
   }
   if (m0 + 10u < p.M) {
-    y4[((m0 + 10u) * KW + kw) * 2u] = a10;
-    y4[((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u] = a10;
+    y4[(p.yOff >> 2u) + ((m0 + 10u) * KW + kw) * 2u + 1u] = b10;
   }
   if (m0 + 11u < p.M) {
-    y4[((m0 + 11u) * KW + kw) * 2u] = a11;
-    y4[((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u] = a11;
+    y4[(p.yOff >> 2u) + ((m0 + 11u) * KW + kw) * 2u + 1u] = b11;
   }
   if (m0 + 12u < p.M) {
-    y4[((m0 + 12u) * KW + kw) * 2u] = a12;
-    y4[((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u] = a12;
+    y4[(p.yOff >> 2u) + ((m0 + 12u) * KW + kw) * 2u + 1u] = b12;
   }
   if (m0 + 13u < p.M) {
-    y4[((m0 + 13u) * KW + kw) * 2u] = a13;
-    y4[((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u] = a13;
+    y4[(p.yOff >> 2u) + ((m0 + 13u) * KW + kw) * 2u + 1u] = b13;
   }
   if (m0 + 14u < p.M) {
-    y4[((m0 + 14u) * KW + kw) * 2u] = a14;
-    y4[((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u] = a14;
+    y4[(p.yOff >> 2u) + ((m0 + 14u) * KW + kw) * 2u + 1u] = b14;
   }
   if (m0 + 15u < p.M) {
-    y4[((m0 + 15u) * KW + kw) * 2u] = a15;
-    y4[((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u] = a15;
+    y4[(p.yOff >> 2u) + ((m0 + 15u) * KW + kw) * 2u + 1u] = b15;
   }
   if (m0 + 16u < p.M) {
-    y4[((m0 + 16u) * KW + kw) * 2u] = a16;
-    y4[((m0 + 16u) * KW + kw) * 2u + 1u] = b16;
+    y4[(p.yOff >> 2u) + ((m0 + 16u) * KW + kw) * 2u] = a16;
+    y4[(p.yOff >> 2u) + ((m0 + 16u) * KW + kw) * 2u + 1u] = b16;
   }
   if (m0 + 17u < p.M) {
-    y4[((m0 + 17u) * KW + kw) * 2u] = a17;
-    y4[((m0 + 17u) * KW + kw) * 2u + 1u] = b17;
+    y4[(p.yOff >> 2u) + ((m0 + 17u) * KW + kw) * 2u] = a17;
+    y4[(p.yOff >> 2u) + ((m0 + 17u) * KW + kw) * 2u + 1u] = b17;
   }
   if (m0 + 18u < p.M) {
-    y4[((m0 + 18u) * KW + kw) * 2u] = a18;
-    y4[((m0 + 18u) * KW + kw) * 2u + 1u] = b18;
+    y4[(p.yOff >> 2u) + ((m0 + 18u) * KW + kw) * 2u] = a18;
+    y4[(p.yOff >> 2u) + ((m0 + 18u) * KW + kw) * 2u + 1u] = b18;
   }
   if (m0 + 19u < p.M) {
-    y4[((m0 + 19u) * KW + kw) * 2u] = a19;
-    y4[((m0 + 19u) * KW + kw) * 2u + 1u] = b19;
+    y4[(p.yOff >> 2u) + ((m0 + 19u) * KW + kw) * 2u] = a19;
+    y4[(p.yOff >> 2u) + ((m0 + 19u) * KW + kw) * 2u + 1u] = b19;
   }
   if (m0 + 20u < p.M) {
-    y4[((m0 + 20u) * KW + kw) * 2u] = a20;
-    y4[((m0 + 20u) * KW + kw) * 2u + 1u] = b20;
+    y4[(p.yOff >> 2u) + ((m0 + 20u) * KW + kw) * 2u] = a20;
+    y4[(p.yOff >> 2u) + ((m0 + 20u) * KW + kw) * 2u + 1u] = b20;
   }
   if (m0 + 21u < p.M) {
-    y4[((m0 + 21u) * KW + kw) * 2u] = a21;
-    y4[((m0 + 21u) * KW + kw) * 2u + 1u] = b21;
+    y4[(p.yOff >> 2u) + ((m0 + 21u) * KW + kw) * 2u] = a21;
+    y4[(p.yOff >> 2u) + ((m0 + 21u) * KW + kw) * 2u + 1u] = b21;
   }
   if (m0 + 22u < p.M) {
-    y4[((m0 + 22u) * KW + kw) * 2u] = a22;
-    y4[((m0 + 22u) * KW + kw) * 2u + 1u] = b22;
+    y4[(p.yOff >> 2u) + ((m0 + 22u) * KW + kw) * 2u] = a22;
+    y4[(p.yOff >> 2u) + ((m0 + 22u) * KW + kw) * 2u + 1u] = b22;
   }
   if (m0 + 23u < p.M) {
-    y4[((m0 + 23u) * KW + kw) * 2u] = a23;
-    y4[((m0 + 23u) * KW + kw) * 2u + 1u] = b23;
+    y4[(p.yOff >> 2u) + ((m0 + 23u) * KW + kw) * 2u] = a23;
+    y4[(p.yOff >> 2u) + ((m0 + 23u) * KW + kw) * 2u + 1u] = b23;
   }
   if (m0 + 24u < p.M) {
-    y4[((m0 + 24u) * KW + kw) * 2u] = a24;
-    y4[((m0 + 24u) * KW + kw) * 2u + 1u] = b24;
+    y4[(p.yOff >> 2u) + ((m0 + 24u) * KW + kw) * 2u] = a24;
+    y4[(p.yOff >> 2u) + ((m0 + 24u) * KW + kw) * 2u + 1u] = b24;
   }
   if (m0 + 25u < p.M) {
-    y4[((m0 + 25u) * KW + kw) * 2u] = a25;
-    y4[((m0 + 25u) * KW + kw) * 2u + 1u] = b25;
+    y4[(p.yOff >> 2u) + ((m0 + 25u) * KW + kw) * 2u] = a25;
+    y4[(p.yOff >> 2u) + ((m0 + 25u) * KW + kw) * 2u + 1u] = b25;
   }
   if (m0 + 26u < p.M) {
-    y4[((m0 + 26u) * KW + kw) * 2u] = a26;
-    y4[((m0 + 26u) * KW + kw) * 2u + 1u] = b26;
+    y4[(p.yOff >> 2u) + ((m0 + 26u) * KW + kw) * 2u] = a26;
+    y4[(p.yOff >> 2u) + ((m0 + 26u) * KW + kw) * 2u + 1u] = b26;
   }
   if (m0 + 27u < p.M) {
-    y4[((m0 + 27u) * KW + kw) * 2u] = a27;
-    y4[((m0 + 27u) * KW + kw) * 2u + 1u] = b27;
+    y4[(p.yOff >> 2u) + ((m0 + 27u) * KW + kw) * 2u] = a27;
+    y4[(p.yOff >> 2u) + ((m0 + 27u) * KW + kw) * 2u + 1u] = b27;
   }
   if (m0 + 28u < p.M) {
-    y4[((m0 + 28u) * KW + kw) * 2u] = a28;
-    y4[((m0 + 28u) * KW + kw) * 2u + 1u] = b28;
+    y4[(p.yOff >> 2u) + ((m0 + 28u) * KW + kw) * 2u] = a28;
+    y4[(p.yOff >> 2u) + ((m0 + 28u) * KW + kw) * 2u + 1u] = b28;
   }
   if (m0 + 29u < p.M) {
-    y4[((m0 + 29u) * KW + kw) * 2u] = a29;
-    y4[((m0 + 29u) * KW + kw) * 2u + 1u] = b29;
+    y4[(p.yOff >> 2u) + ((m0 + 29u) * KW + kw) * 2u] = a29;
+    y4[(p.yOff >> 2u) + ((m0 + 29u) * KW + kw) * 2u + 1u] = b29;
   }
   if (m0 + 30u < p.M) {
-    y4[((m0 + 30u) * KW + kw) * 2u] = a30;
-    y4[((m0 + 30u) * KW + kw) * 2u + 1u] = b30;
+    y4[(p.yOff >> 2u) + ((m0 + 30u) * KW + kw) * 2u] = a30;
+    y4[(p.yOff >> 2u) + ((m0 + 30u) * KW + kw) * 2u + 1u] = b30;
   }
   if (m0 + 31u < p.M) {
-    y4[((m0 + 31u) * KW + kw) * 2u] = a31;
-    y4[((m0 + 31u) * KW + kw) * 2u + 1u] = b31;
+    y4[(p.yOff >> 2u) + ((m0 + 31u) * KW + kw) * 2u] = a31;
+    y4[(p.yOff >> 2u) + ((m0 + 31u) * KW + kw) * 2u + 1u] = b31;
   }
 }
 

@@ -358,30 +358,19 @@ export class GpuModel {
   private batch: Batch | null = null;
 
   /**
-   * logits[rows, V] = nf[t0.., D] · Wheadᵀ. With D % 8 == 0 the rows are first copied to the start
-   * of `dres` (free until the head's backward is done) so the register-tiled f32 kernel, which reads
-   * from offset 0, can run (2–3× the general gemm on SwiftShader; on the H100 this tile family ran x·Wᵀ ~3× faster
-   * than gemm in the kernel bench).
+   * logits[rows, V] = nf[t0.., D] · Wheadᵀ, on the register-tiled f32 kernel (2–3× the general
+   * gemm on SwiftShader; on the H100 this tile family ran x·Wᵀ ~3× faster than gemm in the kernel bench).
    */
   private headForward(a: Activations, t0: number, rows: number): void {
     const { hiddenSize: D, vocabSize: V } = this.config;
-    if (D % 8 !== 0) {
-      gemm(this.rt, a.nf, this.head.weight, a.logits, { M: rows, N: V, K: D, transB: true, offA: t0 * D });
-      return;
-    }
-    this.rt.copy(a.nf, t0 * D * 4, a.dres, 0, rows * D * 4);
-    matmulF32(this.rt, a.dres, this.head.weight, rows, V, D, { out: a.logits });
+    matmulF32(this.rt, a.nf, this.head.weight, rows, V, D, { out: a.logits, xOffset: t0 * D });
   }
 
-  /** dn[t0.., D] = dlogits[rows, V] · Whead (through `dres` as above when D % 8 == 0). */
+  /** dn[t0.., D] = dlogits[rows, V] · Whead (the general gemm when D % 8 != 0). */
   private headBackward(a: Activations, t0: number, rows: number): void {
     const { hiddenSize: D, vocabSize: V } = this.config;
-    if (D % 8 !== 0) {
-      gemm(this.rt, a.logits, this.head.weight, a.dn, { M: rows, N: D, K: V, offC: t0 * D });
-      return;
-    }
-    matmulF32Backward(this.rt, a.logits, this.head.weight, rows, V, D, { out: a.dres });
-    this.rt.copy(a.dres, 0, a.dn, t0 * D * 4, rows * D * 4);
+    if (D % 8 === 0) matmulF32Backward(this.rt, a.logits, this.head.weight, rows, V, D, { out: a.dn, outOffset: t0 * D });
+    else gemm(this.rt, a.logits, this.head.weight, a.dn, { M: rows, N: D, K: V, offC: t0 * D });
   }
 
   /** A frozen linear plus its LoRA path: y = x·Wᵀ (+b) + LoRA. */

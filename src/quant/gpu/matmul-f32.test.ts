@@ -73,9 +73,27 @@ describe('f32 matmul (generated tiles) vs float64', () => {
     }
   }
 
+  for (const K of [16, 13])
+  it(`reads x from an element offset and writes dX at one (K=${K})`, async () => {
+    const [M, N, off] = [5, 12, 8];
+    const x = randn(off + M * K, 40 + K);
+    const w = randn(N * K, 41 + K);
+    const y = matmulF32(rt, rt.upload(x), rt.upload(w), M, N, K, { xOffset: off });
+    expectClose(await rt.readF32(y, M * N), ref(x.subarray(off), M, K, N, (k, n) => w[n * K + k]!), 'y (x offset)');
+    if (K % 8 !== 0) return;
+    const dy = randn(M * N, 42);
+    const dx = rt.upload(new Float32Array(off + M * K).fill(7));
+    matmulF32Backward(rt, rt.upload(dy), rt.upload(w), M, N, K, { out: dx, outOffset: off });
+    const got = await rt.readF32(dx, off + M * K);
+    expect([...got.subarray(0, off)]).toEqual(new Array(off).fill(7));
+    expectClose(got.subarray(off), ref(dy, M, N, K, (n, k) => w[n * K + k]!), 'dx (out offset)');
+  });
+
   it('refuses K that is not a multiple of 8, and tiles that are not generated', () => {
     const b = rt.create(256);
     expect(() => matmulF32Backward(rt, b, b, 2, 2, 6)).toThrow(/multiple of 8/);
     expect(() => matmulF32Backward(rt, b, b, 2, 2, 8, { rows: 3 })).toThrow(/not generated/);
+    expect(() => matmulF32Backward(rt, b, b, 2, 2, 8, { outOffset: 2 })).toThrow(/multiple of 4/);
+    expect(() => matmulF32(rt, b, b, 2, 2, 8, { xOffset: 2 })).toThrow(/multiple of 4/);
   });
 });

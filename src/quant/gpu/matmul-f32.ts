@@ -56,7 +56,8 @@ export function checkFwdTile(t: TileConfig): void {
 
 /**
  * y[M,N] = x[M,K] · Wᵀ (+ bias[N]); x f32 [M,K], W f32 [N,K], both row-major. Any M, N, K
- * (K % 8 == 0 takes the tiled kernel, any other K a 4×4 scalar kernel). Returns `out` or a new buffer.
+ * (K % 8 == 0 takes the tiled kernel, any other K a 4×4 scalar kernel). x's rows start at
+ * element `xOffset` of its buffer (a multiple of 4 for the tiled kernel). Returns `out` or a new buffer.
  */
 export function matmulF32(
   rt: GpuRuntime,
@@ -65,17 +66,19 @@ export function matmulF32(
   M: number,
   N: number,
   K: number,
-  opts: { bias?: GPUBuffer; out?: GPUBuffer; tile?: TileConfig } = {},
+  opts: { bias?: GPUBuffer; out?: GPUBuffer; tile?: TileConfig; xOffset?: number } = {},
 ): GPUBuffer {
   const out = opts.out ?? rt.create(M * N * 4, 'matmul-f32-out');
   if (M === 0 || N === 0) return out;
+  const xOff = opts.xOffset ?? 0;
   const fast = K % 8 === 0;
+  if (fast && xOff % 4 !== 0) throw new Error(`matmulF32: x offset ${xOff} is not a multiple of 4`);
   const tile = fast ? (opts.tile ?? pickFwdTile(rt, M, N)) : { tm: 4, tn: 4, wg: opts.tile?.wg ?? 64 };
   if (fast) checkFwdTile(tile);
   const tilesX = Math.ceil(N / tile.tn);
   const tiles = Math.ceil(M / tile.tm) * tilesX;
   const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
-  const params = rt.uniform([M, N, K, Math.floor(K / 8), tilesX, tiles, gx * tile.wg, opts.bias ? 1 : 0]);
+  const params = rt.uniform([M, N, K, Math.floor(K / 8), tilesX, tiles, gx * tile.wg, opts.bias ? 1 : 0, xOff, 0]);
   rt.dispatch(MATMUL_SHADER, fast ? f32Entry(tile.tm, tile.tn) : 'mm_f32_any', [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
     WG: tile.wg,
   });
@@ -90,7 +93,8 @@ export function pickF32BwdRows(rt: GpuRuntime, M: number): number {
 
 /**
  * dX[M,K] = dY[M,N] · W, W f32 [N,K] row-major (the input gradient of y = x·Wᵀ, e.g. the tied LM
- * head's backward). Needs K % 8 == 0 (dX is written 8 columns at a time). Returns `out` or a new buffer.
+ * head's backward). Needs K % 8 == 0 (dX is written 8 columns at a time). dX starts at element
+ * `outOffset` of `out` (a multiple of 4). Returns `out` or a new buffer.
  */
 export function matmulF32Backward(
   rt: GpuRuntime,
@@ -99,9 +103,11 @@ export function matmulF32Backward(
   M: number,
   N: number,
   K: number,
-  opts: { out?: GPUBuffer; rows?: number; wg?: number; vec?: boolean } = {},
+  opts: { out?: GPUBuffer; outOffset?: number; rows?: number; wg?: number; vec?: boolean } = {},
 ): GPUBuffer {
   if (K % 8 !== 0) throw new Error(`matmulF32Backward: K = ${K} is not a multiple of 8`);
+  const outOff = opts.outOffset ?? 0;
+  if (outOff % 4 !== 0) throw new Error(`matmulF32Backward: output offset ${outOff} is not a multiple of 4`);
   const out = opts.out ?? rt.create(M * K * 4, 'matmul-f32-dx');
   if (M === 0 || K === 0) return out;
   const tm = opts.rows ?? pickF32BwdRows(rt, M);
@@ -110,7 +116,7 @@ export function matmulF32Backward(
   const KW = K / 8;
   const tiles = Math.ceil(M / tm) * KW;
   const [gx, gy] = grid(rt, Math.ceil(tiles / wg));
-  const params = rt.uniform([M, N, K, KW, KW, tiles, gx * wg, 0]);
+  const params = rt.uniform([M, N, K, KW, KW, tiles, gx * wg, 0, 0, outOff]);
   // dY as vec4, four n per step, on CPU adapters when N % 4 == 0 (1.3–1.5× there, as the 4-bit backward)
   const vec = (opts.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
   rt.dispatch(MATMUL_SHADER, vec ? f32BwdvEntry(tm) : f32BwdEntry(tm), [params, dy, w, out], [gx, gy], { WG: wg });

@@ -176,7 +176,7 @@ function fwdKernel(tm: number, tn: number, f32: boolean): string {
   a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
   a(`  let n0 = (t % p.tilesX) * ${tn}u;`);
   a(`  let KW = p.KW;`);
-  for (const i of range(tm)) a(`  let xr${i} = min(m0 + ${i}u, p.M - 1u) * 2u * KW;`);
+  for (const i of range(tm)) a(`  let xr${i} = ${f32 ? '(p.xOff >> 2u) + ' : ''}min(m0 + ${i}u, p.M - 1u) * 2u * KW;`);
   for (const j of range(tn)) a(`  let wr${j} = min(n0 + ${j}u, p.N - 1u) * ${f32 ? '2u * ' : ''}KW;`);
   for (const i of range(tm)) a(`  ${range(tn).map((j) => `var a${i}_${j} = 0.0;`).join(' ')}`);
   if (f32) {
@@ -595,6 +595,8 @@ struct Params {
   tiles: u32,   // ceil(M / TM) * tilesX
   gridX: u32,   // invocations along x of the 2D grid
   hasBias: u32,
+  xOff: u32,    // element offset of x's first row (a multiple of 4 for the vec4 kernels)
+  yOff: u32,    // element offset of the backward's dX (a multiple of 4)
 }
 
 override WG: u32 = 64;
@@ -635,7 +637,7 @@ function f32AnyKernel(): string {
   a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
   a(`  let n0 = (t % p.tilesX) * ${tn}u;`);
   a(`  let K = p.K;`);
-  for (const i of range(tm)) a(`  let xr${i} = min(m0 + ${i}u, p.M - 1u) * K;`);
+  for (const i of range(tm)) a(`  let xr${i} = p.xOff + min(m0 + ${i}u, p.M - 1u) * K;`);
   for (const j of range(tn)) a(`  let wr${j} = min(n0 + ${j}u, p.N - 1u) * K;`);
   for (const i of range(tm)) a(`  ${range(tn).map((j) => `var a${i}_${j} = 0.0;`).join(' ')}`);
   a(`  for (var k = 0u; k < K; k++) {`);
@@ -702,8 +704,8 @@ function f32BwdKernel(tm: number, vec = false): string {
   dyLoop(a, tm, vec, { scalar: (i) => `xs[dr${i} + n]`, quad: (i) => `x4[(dr${i} + n) >> 2u]` }, step);
   for (const i of range(tm)) {
     a(`  if (m0 + ${i}u < p.M) {`);
-    a(`    y4[((m0 + ${i}u) * KW + kw) * 2u] = a${i};`);
-    a(`    y4[((m0 + ${i}u) * KW + kw) * 2u + 1u] = b${i};`);
+    a(`    y4[(p.yOff >> 2u) + ((m0 + ${i}u) * KW + kw) * 2u] = a${i};`);
+    a(`    y4[(p.yOff >> 2u) + ((m0 + ${i}u) * KW + kw) * 2u + 1u] = b${i};`);
     a(`  }`);
   }
   a(`}`);
