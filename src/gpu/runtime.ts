@@ -461,6 +461,27 @@ export function usesCpuKernels(rt: GpuRuntime): boolean {
   return rt.kernelStyle === 'cpu';
 }
 
+/** Workgroup size of the row-per-invocation kernels (`*_rows` entry points, CPU shapes). */
+export const ROW_KERNEL_WG = 16;
+
+/**
+ * How a per-row kernel family is dispatched over `rows` rows: `shape` 'workgroup' (entry `entry`,
+ * one workgroup per row; `workgroupWG` overrides its workgroup size when given) or 'rows' (entry
+ * `${entry}_rows`, one row per invocation, no barriers). Default: 'rows' with CPU kernel shapes.
+ */
+export function perRowDispatch(
+  rt: GpuRuntime,
+  entry: string,
+  rows: number,
+  shape?: 'workgroup' | 'rows',
+  workgroupWG?: number,
+): { entry: string; groups: [number, number]; constants?: Record<string, number> } {
+  if ((shape ?? (usesCpuKernels(rt) ? 'rows' : 'workgroup')) === 'rows') {
+    return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(rows / ROW_KERNEL_WG)), constants: { WG: ROW_KERNEL_WG } };
+  }
+  return { entry, groups: grid(rt, rows), ...(workgroupWG ? { constants: { WG: workgroupWG } } : {}) };
+}
+
 /**
  * Workgroup counts for `groups` workgroups along one logical axis: [x, y] with x ≤ the
  * device's per-dimension limit. Kernels recover the index as wid.x + wid.y·num_workgroups.x

@@ -20,7 +20,7 @@
 // Chunked use: call with rows = a chunk of tokens, rowOffset = its first token, logits holding
 // just that chunk; labels/losses are always indexed by the global token.
 
-import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
+import { perRowDispatch, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'cross_entropy';
 
@@ -29,14 +29,6 @@ const FILE = 'cross_entropy';
  * adapters, where workgroup barriers are the slowest operation). Default by adapter.
  */
 export type CrossEntropyKernel = 'workgroup' | 'rows';
-
-const ROWS_WG = 16;
-
-function perRow(rt: GpuRuntime, kernel: CrossEntropyKernel | undefined, rows: number, entry: string) {
-  const k = kernel ?? (usesCpuKernels(rt) ? 'rows' : 'workgroup');
-  if (k === 'rows') return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(rows / ROWS_WG)), opts: { WG: ROWS_WG } };
-  return { entry, groups: grid(rt, rows), opts: undefined };
-}
 
 export interface CrossEntropyArgs {
   logits: GPUBuffer;
@@ -56,8 +48,8 @@ export function crossEntropyForward(rt: GpuRuntime, a: CrossEntropyArgs): GPUBuf
   const off = a.rowOffset ?? 0;
   const losses = a.losses ?? rt.create((off + a.rows) * 4, 'ce.losses');
   if (a.rows > 0) {
-    const k = perRow(rt, a.kernel, a.rows, 'ce_forward');
-    rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, 0], 'uuuf'), a.labels, losses, a.logits], k.groups, k.opts);
+    const k = perRowDispatch(rt, 'ce_forward', a.rows, a.kernel);
+    rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, 0], 'uuuf'), a.labels, losses, a.logits], k.groups, k.constants);
   }
   return losses;
 }
@@ -78,11 +70,11 @@ export function crossEntropyForwardBackward(
   if (a.rows > 0) {
     if (typeof a.count === 'number') {
       const scale = a.count > 0 ? gs / a.count : 0;
-      const k = perRow(rt, a.kernel, a.rows, 'ce_fwd_bwd');
-      rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, scale], 'uuuf'), a.labels, losses, a.logits], k.groups, k.opts);
+      const k = perRowDispatch(rt, 'ce_fwd_bwd', a.rows, a.kernel);
+      rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, scale], 'uuuf'), a.labels, losses, a.logits], k.groups, k.constants);
     } else {
-      const k = perRow(rt, a.kernel, a.rows, 'ce_fwd_bwd_stats');
-      rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, gs], 'uuuf'), a.labels, losses, a.logits, a.count], k.groups, k.opts);
+      const k = perRowDispatch(rt, 'ce_fwd_bwd_stats', a.rows, a.kernel);
+      rt.dispatch(FILE, k.entry, [rt.uniform([a.rows, a.V, off, gs], 'uuuf'), a.labels, losses, a.logits, a.count], k.groups, k.constants);
     }
   }
   return losses;

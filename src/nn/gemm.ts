@@ -1,10 +1,11 @@
 // Host side of shaders/gemm.wgsl: C[M,N] = alpha · op(A) · op(B) + beta · C, f32, row-major.
 //   transA=false: A [M,K]; transA=true: A stored [K,M]
 //   transB=false: B [K,N]; transB=true: B stored [N,K]   (x·Wᵀ for an nn.Linear weight W [N,K])
-// Records one dispatch; no readback. Two kernels: `gemm` (scalar loads, any shape and offset) and
-// `gemm_v4` (vec4 loads; needs K % 4 == 0 and 16-byte aligned rows along each operand's
-// contiguous axis), which CPU adapters take whenever the shape allows (measured 1.5–3× there on
-// the LoRA products). GPUs keep the scalar kernel, the one measured on them so far.
+// Records one dispatch; no readback. Kernels: `gemm` (scalar loads, 4×4 tiles, any shape and
+// offset) and the vec4 family `gemm_v4` / `gemm_v4w` / `gemm_v4x` (4×4, 4×8, 8×8 tiles; K % 4 == 0
+// and 16-byte aligned rows along each operand's contiguous axis, see v4Fits), which CPU kernel
+// shapes take whenever the shape allows (2–3× there on the LoRA products, 8×8 another 1.2–2×).
+// GPUs keep the scalar kernel, the one measured on them so far.
 
 import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';

@@ -14,20 +14,12 @@
 // workgroup memory; on CPU adapters (SwiftShader) one row per invocation, no barriers (5–200×
 // faster there: barriers across a workgroup's invocations are its slowest operation).
 
-import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
+import { perRowDispatch, type GpuRuntime } from '../gpu/runtime.ts';
 
 const FILE = 'rmsnorm';
 
 /** 'workgroup': a workgroup per row; 'rows': a row per invocation; default by adapter. */
 export type RmsnormKernel = 'workgroup' | 'rows';
-
-const ROWS_WG = 16;
-
-function pick(rt: GpuRuntime, kernel: RmsnormKernel | undefined, T: number, D: number, entry: string) {
-  const k = kernel ?? (usesCpuKernels(rt) ? 'rows' : 'workgroup');
-  if (k === 'rows') return { entry: `${entry}_rows`, groups: grid(rt, Math.ceil(T / ROWS_WG)), WG: ROWS_WG };
-  return { entry, groups: grid(rt, T), WG: workgroupSize(rt, D) };
-}
 
 /** Workgroup size for rows of D: a power of two in [32, 256], at least ~4 elements per invocation. */
 function workgroupSize(rt: GpuRuntime, D: number): number {
@@ -50,8 +42,8 @@ export function rmsnormForward(
   const y = out.y ?? rt.create(T * D * 4, 'rmsnorm.y');
   const rstd = out.rstd ?? rt.create(T * 4, 'rmsnorm.rstd');
   if (T > 0) {
-    const k = pick(rt, out.kernel, T, D, 'rms_forward');
-    rt.dispatch(FILE, k.entry, [rt.uniform([T, D, eps, 0], 'uufu'), x, w, y, rstd], k.groups, { WG: k.WG });
+    const k = perRowDispatch(rt, 'rms_forward', T, out.kernel, workgroupSize(rt, D));
+    rt.dispatch(FILE, k.entry, [rt.uniform([T, D, eps, 0], 'uufu'), x, w, y, rstd], k.groups, k.constants);
   }
   return { y, rstd };
 }
@@ -72,8 +64,8 @@ export function rmsnormBackward(
   const out = dx ?? rt.create(T * D * 4, 'rmsnorm.dx');
   if (T > 0) {
     // eps is unused by the backward (rstd is saved); the word stays for one Params layout.
-    const k = pick(rt, kernel, T, D, 'rms_backward');
-    rt.dispatch(FILE, k.entry, [rt.uniform([T, D, 0, accumulate ? 1 : 0], 'uufu'), x, w, dy, rstd, out], k.groups, { WG: k.WG });
+    const k = perRowDispatch(rt, 'rms_backward', T, kernel, workgroupSize(rt, D));
+    rt.dispatch(FILE, k.entry, [rt.uniform([T, D, 0, accumulate ? 1 : 0], 'uufu'), x, w, dy, rstd, out], k.groups, k.constants);
   }
   return out;
 }
