@@ -237,6 +237,32 @@ function fwdAnyKernel(): string {
   return L.join('\n') + '\n';
 }
 
+/**
+ * The end of a matvec kernel: the KSPLIT threads of a team sum their partial a0..a(tn-1) in
+ * workgroup memory (tree reduction), and thread 0 of the team writes the team's tn outputs.
+ */
+function teamSumAndStore(a: (s: string) => void, tn: number): void {
+  a(`  if (KSPLIT > 1u) {`);
+  for (const j of range(tn)) a(`    part[lid * ${tn}u + ${j}u] = a${j};`);
+  a(`    var s = KSPLIT / 2u;`);
+  a(`    loop {`);
+  a(`      if (s == 0u) {`);
+  a(`        break;`);
+  a(`      }`);
+  a(`      workgroupBarrier();`);
+  a(`      if (t < s) {`);
+  for (const j of range(tn)) a(`        part[lid * ${tn}u + ${j}u] += part[(lid + s) * ${tn}u + ${j}u];`);
+  a(`      }`);
+  a(`      s = s / 2u;`);
+  a(`    }`);
+  a(`    if (t != 0u) {`);
+  a(`      return;`);
+  a(`    }`);
+  for (const j of range(tn)) a(`    a${j} = part[lid * ${tn}u + ${j}u];`);
+  a(`  }`);
+  for (const j of range(tn)) a(`  out_y(0u, n0 + ${j}u, a${j});`);
+}
+
 function mvKernel(tn: number): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
@@ -262,25 +288,7 @@ function mvKernel(tn: number): string {
   a(`    }`);
   for (const j of range(tn)) a(`    a${j} = fma(s${j}, b${j}, a${j});`);
   a(`  }`);
-  a(`  if (KSPLIT > 1u) {`);
-  for (const j of range(tn)) a(`    part[lid * ${tn}u + ${j}u] = a${j};`);
-  a(`    var s = KSPLIT / 2u;`);
-  a(`    loop {`);
-  a(`      if (s == 0u) {`);
-  a(`        break;`);
-  a(`      }`);
-  a(`      workgroupBarrier();`);
-  a(`      if (t < s) {`);
-  for (const j of range(tn)) a(`        part[lid * ${tn}u + ${j}u] += part[(lid + s) * ${tn}u + ${j}u];`);
-  a(`      }`);
-  a(`      s = s / 2u;`);
-  a(`    }`);
-  a(`    if (t != 0u) {`);
-  a(`      return;`);
-  a(`    }`);
-  for (const j of range(tn)) a(`    a${j} = part[lid * ${tn}u + ${j}u];`);
-  a(`  }`);
-  for (const j of range(tn)) a(`  out_y(0u, n0 + ${j}u, a${j});`);
+  teamSumAndStore(a, tn);
   a(`}`);
   return L.join('\n') + '\n';
 }
@@ -303,25 +311,7 @@ function mvcKernel(tn: number): string {
     a(`    a${j} = fma(scale(((wr${j} + kw) * 8u) >> p.bsShift), dot(c, codes_lo(wd${j})) + dot(d, codes_hi(wd${j})), a${j});`);
   }
   a(`  }`);
-  a(`  if (KSPLIT > 1u) {`);
-  for (const j of range(tn)) a(`    part[lid * ${tn}u + ${j}u] = a${j};`);
-  a(`    var s = KSPLIT / 2u;`);
-  a(`    loop {`);
-  a(`      if (s == 0u) {`);
-  a(`        break;`);
-  a(`      }`);
-  a(`      workgroupBarrier();`);
-  a(`      if (t < s) {`);
-  for (const j of range(tn)) a(`        part[lid * ${tn}u + ${j}u] += part[(lid + s) * ${tn}u + ${j}u];`);
-  a(`      }`);
-  a(`      s = s / 2u;`);
-  a(`    }`);
-  a(`    if (t != 0u) {`);
-  a(`      return;`);
-  a(`    }`);
-  for (const j of range(tn)) a(`    a${j} = part[lid * ${tn}u + ${j}u];`);
-  a(`  }`);
-  for (const j of range(tn)) a(`  out_y(0u, n0 + ${j}u, a${j});`);
+  teamSumAndStore(a, tn);
   a(`}`);
   return L.join('\n') + '\n';
 }
