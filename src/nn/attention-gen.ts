@@ -777,15 +777,24 @@ fn attn_bwd_prep_v(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 `;
 
-/** Lines shared by the row kernels: block → (kv head, sequence base), the N rows' query, head, segment. */
-function rowPrologue(a: (s: string) => void, N: number, DVn: number): void {
+/**
+ * The opening every register kernel shares: the invocation index (returning past the last), its
+ * block of rows (`reversed`: the last block first, so the longest causal rows start early) and the
+ * (batch · kv head) index bk with its kv head.
+ */
+function blockPrologue(a: (s: string) => void, reversed: boolean): void {
   a(`  let inv = gid.x + gid.y * rp.gridX;`);
   a(`  if (inv >= rp.nInv) {`);
   a(`    return;`);
   a(`  }`);
-  a(`  let blk = rp.nBlocks - 1u - inv % rp.nBlocks;`);
+  a(`  let blk = ${reversed ? 'rp.nBlocks - 1u - inv % rp.nBlocks' : 'inv % rp.nBlocks'};`);
   a(`  let bk = inv / rp.nBlocks;`);
   a(`  let kvh = bk % rp.Hkv;`);
+}
+
+/** Lines shared by the row kernels: block → (kv head, sequence base), the N rows' query, head, segment. */
+function rowPrologue(a: (s: string) => void, N: number, DVn: number): void {
+  blockPrologue(a, true);
   a(`  let base = (bk / rp.Hkv) * rp.S;`);
   a(`  let nr = rp.S * rp.G;`);
   a(`  let r0 = blk * ${N}u;`);
@@ -921,13 +930,7 @@ function dkdvKernel(D: number, N: number): string {
   const a = (s: string) => L.push(s);
   a(`@compute @workgroup_size(WGR)`);
   a(`fn ${registerEntry('dkdv', D, N)}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let inv = gid.x + gid.y * rp.gridX;`);
-  a(`  if (inv >= rp.nInv) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let blk = inv % rp.nBlocks;`);
-  a(`  let bk = inv / rp.nBlocks;`);
-  a(`  let kvh = bk % rp.Hkv;`);
+  blockPrologue(a, false);
   a(`  let base = (bk / rp.Hkv) * rp.S;`);
   a(`  let j0 = blk * ${N}u;`);
   for (const c of C) {
@@ -995,13 +998,7 @@ function decodeKernel(D: number, N: number): string {
   const a = (s: string) => L.push(s);
   a(`@compute @workgroup_size(WGR)`);
   a(`fn ${registerEntry('decode', D, N)}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let inv = gid.x + gid.y * rp.gridX;`);
-  a(`  if (inv >= rp.nInv) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let blk = inv % rp.nBlocks;`);
-  a(`  let bk = inv / rp.nBlocks;`);
-  a(`  let kvh = bk % rp.Hkv;`);
+  blockPrologue(a, false);
   a(`  let b = bk / rp.Hkv;`);
   a(`  let len = min(select(rp.L, lens[b], rp.useLens != 0u), rp.S);`);
   a(`  let r0 = blk * ${N}u;`);
