@@ -23,6 +23,7 @@ import { randomLoraTensors } from '../src/model/tiny-model.ts';
 import { makeLoraConfig } from '../src/train/lora-config.ts';
 import { adapterConfigJson, writeAdapter } from '../src/train/peft.ts';
 import { base64UrlEncode, crc32, encodeDemoLink, MAX_INFLATED_BYTES, MAX_PAYLOAD_CHARS, type DemoLink } from '../src/share/link.ts';
+import { pointAtHub } from './studio-helpers.ts';
 
 const stories = sharedPath('models/stories260K');
 const SHOTS = 'test-results';
@@ -82,10 +83,6 @@ function rawLink(json: unknown, attachment: Uint8Array, declared?: number): stri
   bin.set(deflated, 9);
   dv.setUint32(1, crc32(bin.subarray(5)));
   return `${ORIGIN}#demo=${base64UrlEncode(bin)}`;
-}
-
-async function pointAtHub(page: Page, url: string): Promise<void> {
-  await page.addInitScript((u) => localStorage.setItem('qlora-studio.hub.endpoint', u), url);
 }
 
 /** Opens `url` in a fresh context (empty storage) pointed at the test Hub. */

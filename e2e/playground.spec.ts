@@ -14,16 +14,12 @@ import { parseHeader, readHeaderLength } from '../src/formats/safetensors.ts';
 import { parseModelConfig } from '../src/model/config.ts';
 import { modelTensorShapes } from '../src/model/names.ts';
 import { sharedPath } from '../src/node/shared.ts';
-import { panel } from './studio-helpers.ts';
+import { panel, pointAtHub } from './studio-helpers.ts';
 
 const stories = sharedPath('models/stories260K');
 const SHOTS = 'test-results';
 
 type W = { __studio: { getState(): Record<string, unknown> & { setLora(p: object): void } } };
-
-async function pointAtHub(page: Page, url: string): Promise<void> {
-  await page.addInitScript((u) => localStorage.setItem('qlora-studio.hub.endpoint', u), url);
-}
 
 /** The merged zip: F16 safetensors with every tensor of the model, its config and tokenizer. */
 function expectMergedZip(zip: Uint8Array): void {

@@ -37,3 +37,8 @@ export async function shot(page: Page, name: string): Promise<void> {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
+
+/** Points the studio at a Hub endpoint (the local test Hub) before the page loads. */
+export async function pointAtHub(page: Page, url: string): Promise<void> {
+  await page.addInitScript((u) => localStorage.setItem('qlora-studio.hub.endpoint', u), url);
+}
