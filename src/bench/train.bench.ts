@@ -127,6 +127,72 @@ async function bestMatmul(rt: GpuRuntime, quick: boolean): Promise<BenchResult[]
   return out;
 }
 
+/** One matrix product of a forward pass: y[M,N] = x[M,K]·Wᵀ, `count` times per pass. */
+export interface ForwardProduct {
+  what: string;
+  M: number;
+  N: number;
+  K: number;
+  frozen: boolean;
+  count: number;
+}
+
+/**
+ * The matrix products of one forward pass (T tokens, LoRA rank r on all seven linears): per
+ * distinct shape, the frozen linear x·Wᵀ and the LoRA projection x·Aᵀ and expansion u·Bᵀ, and the
+ * LM head. The backward runs the same sizes transposed.
+ */
+export function forwardProducts(c: ModelConfig, T: number, r: number): ForwardProduct[] {
+  const byShape = new Map<string, ForwardProduct>();
+  const add = (p: Omit<ForwardProduct, 'count'>) => {
+    const k = `${p.frozen}:${p.M}x${p.N}x${p.K}`;
+    const seen = byShape.get(k);
+    if (seen) seen.count += c.numLayers;
+    else byShape.set(k, { ...p, count: c.numLayers });
+  };
+  for (const t of LORA_TARGETS) {
+    const [out, inF] = targetShape(c, t);
+    add({ what: `${t} x·Wᵀ`, M: T, N: out, K: inF, frozen: true });
+    add({ what: `${t} LoRA x·Aᵀ`, M: T, N: r, K: inF, frozen: false });
+    add({ what: `${t} LoRA u·Bᵀ`, M: T, N: out, K: r, frozen: false });
+  }
+  return [...byShape.values(), { what: 'LM head', M: T, N: c.vocabSize, K: c.hiddenSize, frozen: false, count: 1 }];
+}
+
+/**
+ * The rate the forward pass's own products reach, each timed alone with the fastest of the
+ * reference kernels at its exact shape (frozen linears: NF4 fused, register-tiled f32 or gemm;
+ * LoRA products and the head: register-tiled f32 or gemm): total FLOPs over total time. It bounds
+ * what a step of this model can reach on this runtime whatever else the step does (attention,
+ * norms, optimizer only add time), so a step ratio above this ceiling's ratio is out of reach.
+ */
+async function productsCeiling(rt: GpuRuntime, c: ModelConfig, T: number, r: number, quick: boolean): Promise<number> {
+  let flops = 0;
+  let ms = 0;
+  for (const p of forwardProducts(c, T, r)) {
+    const { M, N, K } = p;
+    const x = rt.upload(new Float32Array(M * K).map((_, i) => Math.sin(i)));
+    const wData = new Float32Array(N * K).map((_, i) => 0.02 * Math.cos(i * 0.37));
+    const w = rt.upload(wData);
+    const y = rt.create(M * N * 4);
+    const runs: (() => void)[] = [() => gemm(rt, x, w, y, { M, N, K, transB: true }), () => matmulF32(rt, x, w, M, N, K, { out: y })];
+    let lin: Linear4 | null = null;
+    if (p.frozen) {
+      const q = quantize4bit(wData, { type: 'nf4', blocksize: 64 });
+      const l = Linear4.upload(rt, { type: 'nf4', blocksize: 64, shape: [N, K], packed: q.packed, absmax: q.absmax, nested: null });
+      lin = l;
+      runs.push(() => l.matmul(rt, x, M, y));
+    }
+    let best = Infinity;
+    for (const run of runs) best = Math.min(best, (await timeGpu(rt, run, { repeats: quick ? 2 : 3, targetMs: quick ? 30 : 60 })).ms);
+    flops += 2 * M * N * K * p.count;
+    ms += best * p.count;
+    lin?.destroy();
+    [x, w, y].forEach((b) => b.destroy());
+  }
+  return flops / (ms * 1e6);
+}
+
 export async function benchTrain(rt: GpuRuntime, cases: TrainBenchCase[], opts: { quick: boolean; matmulGflops?: number }): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   const mms = await bestMatmul(rt, opts.quick);
@@ -152,6 +218,7 @@ export async function benchTrain(rt: GpuRuntime, cases: TrainBenchCase[], opts: 
     const gflops = flops / (ms * 1e6);
     const peak = rt.memory.peak - base;
     const min = analyticMinimum(config, cs.B, cs.S, lora.parameterCount, weights4);
+    const ceiling = await productsCeiling(rt, config, cs.B * cs.S, cs.rank, opts.quick);
     out.push({
       name: `QLoRA training step, ${cs.name}`,
       shape: `B=${cs.B} S=${cs.S} r=${cs.rank}`,
@@ -169,6 +236,8 @@ export async function benchTrain(rt: GpuRuntime, cases: TrainBenchCase[], opts: 
         minimumBytes: min,
         peakOverMinimum: Math.round((peak / min) * 100) / 100,
         memoryGoal: '≤ 1.3×',
+        productsCeilingGflops: Math.round(ceiling * 100) / 100,
+        productsCeilingRatio: Math.round((ceiling / best) * 100) / 100,
       },
     });
     trainer.destroy();
