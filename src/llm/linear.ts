@@ -1,13 +1,15 @@
 // Frozen base linear layers on the GPU: y = x·Wᵀ (+ b) with W [out, in], and the input gradient
 // dx = dy·W. Two kinds behind one interface: full precision (f32 W, gemm.wgsl) and 4-bit
 // (NF4/FP4 packed W dequantized in registers, matmul4.wgsl). No weight gradient: the base is
-// frozen; LoRA adds its own path on top (lora.ts).
+// frozen; LoRA adds its own path on top (lora.ts): its expansion s·u·Bᵀ is handed to the forward,
+// which fuses it into the 4-bit product's epilogue where the kernels and device allow (one dispatch,
+// y written once) and otherwise adds it with a gemm.
 //
 // Buffers: x [T, in], y [T, out], dy [T, out], dx [T, in], f32 row-major.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { gemm } from '../nn/gemm.ts';
-import type { Linear4 } from '../quant/gpu/matmul4.ts';
+import type { Linear4, LoraEpilogue } from '../quant/gpu/matmul4.ts';
 import type { GpuQuant4 } from '../quant/gpu/gpu-quant.ts';
 
 export interface FrozenLinear {
@@ -16,8 +18,8 @@ export interface FrozenLinear {
   readonly kind: 'f32' | 'nf4' | 'fp4';
   /** Bytes held on the GPU (weight, quantization state, bias). */
   readonly bytes: number;
-  /** y = x·Wᵀ (+ b), overwriting y. */
-  forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number): void;
+  /** y = x·Wᵀ (+ b) (+ lora.scale · u·Bᵀ), overwriting y. */
+  forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number, lora?: LoraEpilogue): void;
   /** dx = dy·W, or dx += dy·W when `accumulate`. */
   backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void;
   destroy(): void;
@@ -27,6 +29,11 @@ export interface FrozenLinear {
 export function addBias(rt: GpuRuntime, y: GPUBuffer, bias: GPUBuffer, ones: GPUBuffer, T: number, out: number): void {
   // y[T,out] += 1[T,1] · b[1,out]
   gemm(rt, ones, bias, y, { M: T, N: out, K: 1, beta: 1 });
+}
+
+/** y[T, out] += e.scale · u[T, r]·B[out, r]ᵀ as its own product (where no kernel fuses it). */
+export function addLoraExpansion(rt: GpuRuntime, y: GPUBuffer, e: LoraEpilogue, T: number, out: number): void {
+  gemm(rt, e.u, e.params, y, { M: T, N: out, K: e.r, transB: true, alpha: e.scale, beta: 1, offB: e.offset });
 }
 
 export class F32Linear implements FrozenLinear {
@@ -48,9 +55,10 @@ export class F32Linear implements FrozenLinear {
     return new F32Linear(inF, out, rt.upload(w, `${label}.weight`), bias ? rt.upload(bias, `${label}.bias`) : null);
   }
 
-  forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number): void {
+  forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number, lora?: LoraEpilogue): void {
     gemm(rt, x, this.weight, y, { M: T, N: this.outFeatures, K: this.inFeatures, transB: true });
     if (this.bias) addBias(rt, y, this.bias, this.onesFor(rt, T), T, this.outFeatures);
+    if (lora) addLoraExpansion(rt, y, lora, T, this.outFeatures);
   }
 
   backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void {
@@ -95,8 +103,13 @@ export class Quant4Linear implements FrozenLinear {
     return this.lin.weight;
   }
 
-  forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number): void {
+  forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number, lora?: LoraEpilogue): void {
+    if (lora && this.lin.fusesLora(rt, T, lora)) {
+      this.lin.matmul(rt, x, T, y, lora);
+      return;
+    }
     this.lin.matmul(rt, x, T, y);
+    if (lora) addLoraExpansion(rt, y, lora, T, this.outFeatures);
   }
 
   backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void {

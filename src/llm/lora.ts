@@ -5,7 +5,8 @@
 //
 // Forward (per module, T tokens):    u  = dropout(x)·Aᵀ         [T, r]   (kept for the backward, in
 //                                                                        the model's activations)
-//                                     y += s · u·Bᵀ              [T, out]
+//                                     y += s · u·Bᵀ              [T, out] (`expansion`: the frozen
+//                                                                        linear adds it, see linear.ts)
 // Backward (given dy [T, out]):       gB += s · dyᵀ·u            [out, r]
 //                                     du  = s · dy·B             [T, r]
 //                                     gA += duᵀ·dropout(x)       [r, in]
@@ -16,6 +17,7 @@
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { gemm } from '../nn/gemm.ts';
+import type { LoraEpilogue } from '../quant/gpu/matmul4.ts';
 import { LORA_TARGETS, peftLoraName, type LoraTarget } from '../model/names.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { targetShape } from '../model/names.ts';
@@ -111,16 +113,15 @@ export class LoraAdapter {
     return n;
   }
 
-  /**
-   * y += s·B·A·dropout(x), leaving u = dropout(x)·Aᵀ [T, r] in `u` for the backward. `microStep`
-   * keys the dropout mask (null: eval, no dropout).
-   */
-  forward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, y: GPUBuffer, T: number, microStep: number | null, u: GPUBuffer): void {
-    this.project(rt, m, x, T, microStep, u);
-    gemm(rt, u, m.params, y, { M: T, N: m.outF, K: m.r, transB: true, alpha: this.scale, beta: 1, offB: m.aSize });
+  /** The expansion y += s·u·Bᵀ of module m, for the frozen linear's forward to add (after `project`). */
+  expansion(m: LoraModule, u: GPUBuffer): LoraEpilogue {
+    return { u, params: m.params, offset: m.aSize, r: m.r, scale: this.scale };
   }
 
-  /** u = dropout(x)·Aᵀ [T, r] only (what the backward needs when y itself is kept). */
+  /**
+   * u = dropout(x)·Aᵀ [T, r], kept for the backward and for the expansion. `microStep` keys the
+   * dropout mask (null: eval, no dropout).
+   */
   project(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, T: number, microStep: number | null, u: GPUBuffer): void {
     gemm(rt, x, m.params, u, { M: T, N: m.r, K: m.inF, transB: true, dropout: this.drop('A', m, microStep) });
   }

@@ -273,8 +273,8 @@ describe(`GPU model vs float64 reference (${style === 'adapter' ? "this adapter'
     model.destroy();
   });
 
-  it('NF4: the GPU model equals the reference run on the dequantized weights', async () => {
-    const { config, weights, model } = await gpuModel('llama', 'nf4');
+  /** The weights with every linear replaced by its NF4 (double-quantized) dequantization. */
+  function dequantized(config: ReturnType<typeof parseModelConfig>, weights: Map<string, Float32Array>): Map<string, Float32Array> {
     const deq = new Map(weights);
     for (let l = 0; l < config.numLayers; l++) {
       for (const t of LORA_TARGETS) {
@@ -282,6 +282,44 @@ describe(`GPU model vs float64 reference (${style === 'adapter' ? "this adapter'
         deq.set(weightName(l, t), dequantizeLinear(q));
       }
     }
+    return deq;
+  }
+
+  it('NF4 + LoRA (expansion fused into the 4-bit forward where the device allows): logits, loss and gradients equal the reference on the dequantized weights', async () => {
+    const { config, weights, model } = await gpuModel('qwen2', 'nf4'); // q/k/v biases too
+    const deq = dequantized(config, weights);
+    const { spec, adapter, tensors } = loraFor(config);
+    const batch = makeBatch(ROWS);
+    const got = await model.logits(batch, adapter);
+    const ref = refForward(deq, config, { inputIds: ROWS.inputIds, segmentIds: ROWS.segmentIds }, spec);
+    const V = config.vocabSize;
+    for (let s = 0; s < 7; s++) expect(maxRelErr(got.subarray(s * V, (s + 1) * V), ref.row(0, s))).toBeLessThan(2e-5);
+    const refBatch = { inputIds: ROWS.inputIds, segmentIds: ROWS.segmentIds, labels: ROWS.labels! };
+    const L0 = refLoss(deq, config, refBatch, spec);
+    adapter.zeroGrads(rt);
+    model.trainStep(batch, adapter, 0);
+    expect(Math.abs((await model.readLoss()).mean - L0) / L0).toBeLessThan(1e-5);
+    const grads = await adapter.readGrads(rt);
+    const h = 1e-4;
+    for (const [name, g] of grads) {
+      const p = tensors.get(name)!;
+      for (const i of [Math.floor(p.length / 2), p.length - 1]) {
+        const bumped = (d: number) => {
+          const q = Float64Array.from(p);
+          q[i] = p[i]! + d;
+          return refLoss(deq, config, refBatch, { ...spec, tensors: new Map(tensors).set(name, q as unknown as Float32Array) });
+        };
+        const fd = (bumped(h) - bumped(-h)) / (2 * h);
+        expect(Math.abs(g.data[i]! - fd)).toBeLessThan(2e-5 + 2e-3 * Math.abs(fd));
+      }
+    }
+    adapter.destroy();
+    model.destroy();
+  });
+
+  it('NF4: the GPU model equals the reference run on the dequantized weights', async () => {
+    const { config, weights, model } = await gpuModel('llama', 'nf4');
+    const deq = dequantized(config, weights);
     const batch = makeBatch(ROWS);
     const got = await model.logits(batch, null);
     const ref = refForward(deq, config, { inputIds: ROWS.inputIds, segmentIds: ROWS.segmentIds });

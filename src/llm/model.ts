@@ -373,11 +373,17 @@ export class GpuModel {
     else gemm(this.rt, a.logits, this.head.weight, a.dn, { M: rows, N: D, K: V, offC: t0 * D });
   }
 
-  /** A frozen linear plus its LoRA path: y = x·Wᵀ (+b) + LoRA. */
+  /** A frozen linear plus its LoRA path: u = dropout(x)·Aᵀ, then y = x·Wᵀ (+b) + s·u·Bᵀ. */
   private linear(l: number, t: LoraTarget, x: GPUBuffer, y: GPUBuffer, a: Activations, opts: StepOptions): void {
-    this.layers[l]!.linears[t].forward(this.rt, x, y, a.T);
-    const m = opts.lora?.get(l, t);
-    if (m) opts.lora!.forward(this.rt, m, x, y, a.T, opts.microStep ?? null, a.loraU(this.slot(l), t));
+    const lora = opts.lora;
+    const m = lora?.get(l, t);
+    if (!m) {
+      this.layers[l]!.linears[t].forward(this.rt, x, y, a.T);
+      return;
+    }
+    const u = a.loraU(this.slot(l), t);
+    lora!.project(this.rt, m, x, a.T, opts.microStep ?? null, u);
+    this.layers[l]!.linears[t].forward(this.rt, x, y, a.T, lora!.expansion(m, u));
   }
 
   /**

@@ -188,6 +188,58 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     await checkLinear({ ...c, K: 133 }, [1, 3, 17], { bias: true, kernels: { anyWg: 32 } });
   });
 
+  it('the LoRA expansion fused into every forward tile: y = x·Wᵀ + b + s·u·Bᵀ', async () => {
+    const tiles = [
+      ...FWD_TILES.map(([tm, tn]) => ({ K: 136, kernels: { fwd: { tm, tn, wg: 16 } } })),
+      ...HALF_FWD_TILES.map(([tm, tn]) => ({ K: 172, kernels: { halfFwd: { tm, tn, wg: 16 } } })),
+    ];
+    for (const [i, { K, kernels }] of tiles.entries()) {
+      const N = 37;
+      const r = i % 2 ? 8 : 4;
+      const scale = 0.75 + i;
+      const { deq, data } = makeWeight({ type: 'nf4', blocksize: 64, dq: i % 3 === 0, N, K, seed: 40 + i });
+      const bias = randn(N, 50 + i);
+      const lin = Linear4.upload(rt, data, { bias, kernels });
+      const AB = randn(r * K + N * r, 60 + i); // a module's [A | B]
+      const params = rt.upload(AB);
+      for (const M of [2, 17, 33]) {
+        const x = randn(M * K, 70 + M);
+        const u = randn(M * r, 80 + M);
+        const ub = rt.upload(u);
+        const epi = { u: ub, params, offset: r * K, r, scale };
+        expect(lin.fusesLora(rt, M, epi)).toBe(true);
+        const y = lin.matmul(rt, rt.upload(x), M, undefined, epi);
+        // [x | u] · [W | s·B]ᵀ + b
+        const xu = new Float32Array(M * (K + r));
+        for (let m = 0; m < M; m++) {
+          xu.set(x.subarray(m * K, (m + 1) * K), m * (K + r));
+          xu.set(u.subarray(m * r, (m + 1) * r), m * (K + r) + K);
+        }
+        const ref = refProduct(xu, M, K + r, N, (k, n) => (k < K ? deq[n * K + k]! : scale * AB[r * K + n * r + k - K]!), bias);
+        expectClose(await rt.readF32(y, M * N), ref, `tile ${JSON.stringify(kernels)} K=${K} r=${r} M=${M} forward + LoRA`);
+        y.destroy();
+        ub.destroy();
+      }
+      // what cannot fuse: the decode matvec, a rank or offset off the vec4 grid, the any-K kernel
+      const u1 = rt.create(64);
+      expect(lin.fusesLora(rt, 5, { u: u1, params, offset: r * K, r: 6, scale })).toBe(false);
+      expect(lin.fusesLora(rt, 5, { u: u1, params, offset: r * K + 2, r, scale })).toBe(false);
+      expect(() => lin.matmul(rt, u1, 5, undefined, { u: u1, params, offset: 2, r, scale })).toThrow(/cannot fuse/);
+      u1.destroy();
+      params.destroy();
+      lin.destroy();
+    }
+    const { data } = makeWeight({ type: 'nf4', blocksize: 64, dq: false, N: 8, K: 64, seed: 90 });
+    const mv = Linear4.upload(rt, data);
+    const any = Linear4.upload(rt, makeWeight({ type: 'nf4', blocksize: 64, dq: false, N: 8, K: 66, seed: 91 }).data);
+    const b = rt.create(4096);
+    expect(mv.fusesLora(rt, 1, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(false);
+    expect(mv.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(rt.device.limits.maxStorageBuffersPerShaderStage >= 10);
+    expect(any.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(false);
+    [mv, any].forEach((l) => l.destroy());
+    b.destroy();
+  });
+
   it('a bigger shape: M=64, N=256, K=576 (and a GPU-quantized weight)', async () => {
     await checkLinear({ type: 'nf4', blocksize: 64, dq: true, N: 256, K: 576, seed: 9 }, [64, 1]);
     // the same through gpuQuantize4 + Linear4.fromGpu

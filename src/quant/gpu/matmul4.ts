@@ -1,6 +1,6 @@
 // Linear4: a frozen bnb 4-bit (NF4/FP4) linear layer resident on the GPU (packed weight + absmax,
 // plain or double-quantized, uploaded once) with fused dequantize-in-registers products:
-//   matmul          y[M,N]  = x[M,K] · Wᵀ (+ bias)
+//   matmul          y[M,N]  = x[M,K] · Wᵀ (+ bias) (+ s·u·Bᵀ, a LoRA expansion fused in the epilogue)
 //   matvec          y[1,N]  = x[1,K] · Wᵀ (+ bias)      (decode; memory-bandwidth bound)
 //   matmulBackward  dX[M,K] = dY[M,N] · W               (gradients through the frozen layer)
 // Kernels: shaders/matmul4.wgsl. K % 8 == 0 takes the word-aligned fast kernels (each u32 word = 8
@@ -15,7 +15,7 @@ import {
   type Quant4Data,
 } from './gpu-quant.ts';
 import { checkFwdTile, pickFwdTile, type TileConfig } from './matmul-f32.ts';
-import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdvEntry, fwdEntry, fwdHalfEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
+import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdvEntry, fwdEntry, fwdHalfEntry, fwdLoraEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
 
@@ -39,6 +39,21 @@ export interface MvConfig {
   wg: number;
   interleave?: boolean;
 }
+
+/**
+ * A LoRA expansion y += scale · u·Bᵀ to fuse into the forward product's epilogue: u [M, r] f32 and
+ * B [N, r] f32 at float offset `offset` of `params` (a LoRA module's [A | B] buffer).
+ */
+export interface LoraEpilogue {
+  u: GPUBuffer;
+  params: GPUBuffer;
+  offset: number;
+  r: number;
+  scale: number;
+}
+
+/** Storage buffers the LoRA-epilogue kernels bind (x, W, absmax, y, bias, nested, map, lut, u, B). */
+const LORA_EPILOGUE_BINDINGS = 10;
 
 /** Kernel configuration of a Linear4; a missing entry is chosen per adapter and shape. */
 export interface Linear4Kernels {
@@ -178,7 +193,7 @@ export class Linear4 {
   }
 
   /** `unit`: elements per step of the K loop, 8 (words) or 4 (half-words; KW then counts halves). */
-  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8): GPUBuffer {
+  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8, lora?: LoraEpilogue): GPUBuffer {
     const w = this.weight;
     const nested = w.nested;
     const K = this.K;
@@ -201,8 +216,11 @@ export class Linear4 {
         nested ? nested.offset : 0,
         nested ? log2Exact(nested.nestedBlocksize, 'nested blocksize') : 8,
         seg,
+        lora ? lora.r / 4 : 0,
+        lora ? lora.offset / 4 : 0,
+        lora ? lora.scale : 0,
       ],
-      'uuuuuuuuuufuu',
+      'uuuuuuuuuufuuuuf',
     );
   }
 
@@ -214,8 +232,23 @@ export class Linear4 {
     return [w.absmax!, h.storage, h.map];
   }
 
-  /** y[M,N] = x[M,K] · Wᵀ (+ bias). x: M*K f32. Returns `out` or a new buffer of M*N floats. */
-  matmul(rt: GpuRuntime, x: GPUBuffer, M: number, out?: GPUBuffer): GPUBuffer {
+  /**
+   * Whether matmul can fuse this LoRA expansion for M rows: the tiled kernels (not the decode
+   * matvec or the any-K kernel), rank and B's offset multiples of 4 (vec4 reads), and a device
+   * allowing the epilogue kernels' 10 storage buffers per stage (WebGPU's default is 8).
+   */
+  fusesLora(rt: GpuRuntime, M: number, e: LoraEpilogue): boolean {
+    const K = this.K;
+    if (K % 4 !== 0 || (M === 1 && K % 8 === 0 && !this.kernels.fwd)) return false;
+    return e.r % 4 === 0 && e.offset % 4 === 0 && rt.device.limits.maxStorageBuffersPerShaderStage >= LORA_EPILOGUE_BINDINGS;
+  }
+
+  /**
+   * y[M,N] = x[M,K] · Wᵀ (+ bias) (+ lora.scale · u·Bᵀ; only where fusesLora says so). x: M*K f32.
+   * Returns `out` or a new buffer of M*N floats.
+   */
+  matmul(rt: GpuRuntime, x: GPUBuffer, M: number, out?: GPUBuffer, lora?: LoraEpilogue): GPUBuffer {
+    if (lora && !this.fusesLora(rt, M, lora)) throw new Error(`Linear4: this product (M=${M}, K=${this.K}, r=${lora.r}) cannot fuse a LoRA epilogue`);
     if (M === 1 && this.K % 8 === 0 && !this.kernels.fwd) return this.matvec(rt, x, out);
     const { N, K } = this;
     const y = out ?? rt.create(M * N * 4, 'linear4-y');
@@ -232,12 +265,13 @@ export class Linear4 {
     const tiles = Math.ceil(M / tile.tm) * tilesX;
     const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
     const [absmax, nested, map] = this.scaleBindings(rt);
-    const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias, half ? 4 : 8);
+    const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias, half ? 4 : 8, lora);
     const h = helperBuffers(rt);
+    const entry = lora ? fwdLoraEntry(tile.tm, tile.tn, half) : fast ? fwdEntry(tile.tm, tile.tn) : half ? fwdHalfEntry(tile.tm, tile.tn) : 'mm4_any';
     rt.dispatch(
       MATMUL4_SHADER,
-      fast ? fwdEntry(tile.tm, tile.tn) : half ? fwdHalfEntry(tile.tm, tile.tn) : 'mm4_any',
-      [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map],
+      entry,
+      [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map, ...(lora ? [lora.u, lora.params] : [])],
       [gx, gy],
       { WG: tile.wg, DQ: this.weight.nested ? 1 : 0 },
     );
