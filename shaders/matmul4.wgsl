@@ -16,6 +16,8 @@
 //   mm4_bwdv_TMxU the same reading dY as vec4, four n per step (N % 4 == 0)
 //   mm4h_bwd(v)_TM  the same for K % 4 == 0 (halves, as mm4h), TM rows × 4 columns per invocation
 //   mm4_bwd_any   the same for any K
+//   mm4_bwd(v)l_TMxU  mm4_bwd(v)_TMxU plus the LoRA input gradient: dX (+)= dY·W + dropout(du·A),
+//                 du [M,R] (bu4), A [R,K] at lOff of ba4, the module's dropout mask on the product
 // W [N,K] is packed row-major: flat element f = n*K + k is nibble (f & 7) of u32 word f >> 3, at bits
 // 4*((f & 7) ^ 1) (bnb puts element 2i in the HIGH nibble of byte i; byte j of a word is bits 8j..8j+7).
 // With K % 8 == 0 each word holds 8 consecutive k of one row, so one u32 load feeds 8 multiply-adds, and
@@ -43,9 +45,11 @@ struct Params {
   dqOffset: f32,    // DQ offset
   nestedShift: u32, // log2(nested blocksize), 8 for bnb's 256
   seg: u32,         // words per scale segment
-  R4: u32,          // LoRA epilogue (mm4l/mm4hl): rank / 4
-  lOff: u32,        // LoRA epilogue: B's offset in lb4, vec4s
-  lScale: f32,      // LoRA epilogue: the scale s
+  R4: u32,          // LoRA epilogues: rank / 4
+  lOff: u32,        // LoRA epilogues: B's (forward) or A's (backward) offset in the parameters, vec4s
+  lScale: f32,      // LoRA epilogues: the scale s (forward) or the dropout's 1/(1-p) (backward)
+  lKey: u32,        // backward LoRA epilogue: dropout key
+  lThreshold: u32,  // backward LoRA epilogue: dropout threshold (0: no dropout)
 }
 
 override WG: u32 = 64;
@@ -7374,6 +7378,25 @@ fn mv4c_8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 @group(0) @binding(5) var<storage, read_write> dxs: array<f32>;
 // mm4_bwdv reads dY four n at a time (N % 4 == 0)
 @group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
+// the LoRA epilogue (mm4_bwdl / mm4_bwdvl): du [M, R] and the module's [A | B] parameters
+@group(0) @binding(8) var<storage, read> bu4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> ba4: array<vec4<f32>>;
+
+//!include rng_lib
+
+// the LoRA input gradient's dropout mask for dX elements e..e+3 (1/(1-p) kept, 0 dropped)
+fn bkeep4(e: u32) -> vec4<f32> {
+  if (bp.lThreshold == 0u) {
+    return vec4<f32>(1.0);
+  }
+  let s = bp.lScale;
+  return vec4<f32>(
+    select(0.0, s, rng_keep(bp.lKey, e, bp.lThreshold)),
+    select(0.0, s, rng_keep(bp.lKey, e + 1u, bp.lThreshold)),
+    select(0.0, s, rng_keep(bp.lKey, e + 2u, bp.lThreshold)),
+    select(0.0, s, rng_keep(bp.lKey, e + 3u, bp.lThreshold)),
+  );
+}
 
 fn bscale(b: u32) -> f32 {
   if (DQ) {
@@ -9687,6 +9710,4429 @@ fn mm4_bwdv_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
       let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
       dx4[o15_1] = select(vec4<f32>(), dx4[o15_1], acc) + a15_1;
       dx4[o15_1 + 1u] = select(vec4<f32>(), dx4[o15_1 + 1u], acc) + b15_1;
+    }
+  }
+}
+
+// ---- backward with the LoRA input gradient in the epilogue ----------------------------------------
+
+@compute @workgroup_size(WG)
+fn mm4_bwdl_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdvl_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdl_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 8u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let g4 = vec4<f32>(dy[dr4 + n]);
+    let g5 = vec4<f32>(dy[dr5 + n]);
+    let g6 = vec4<f32>(dy[dr6 + n]);
+    let g7 = vec4<f32>(dy[dr7 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+    a4_0 = fma(g4, lo0, a4_0); b4_0 = fma(g4, hi0, b4_0);
+    a5_0 = fma(g5, lo0, a5_0); b5_0 = fma(g5, hi0, b5_0);
+    a6_0 = fma(g6, lo0, a6_0); b6_0 = fma(g6, hi0, b6_0);
+    a7_0 = fma(g7, lo0, a7_0); b7_0 = fma(g7, hi0, b7_0);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdvl_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 8u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdl_4x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+    let wi1 = n * KW + kc1;
+    let wd1 = bpacked[wi1];
+    let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+    let lo1 = bcodes_lo(wd1) * s1;
+    let hi1 = bcodes_hi(wd1) * s1;
+    a0_1 = fma(g0, lo1, a0_1); b0_1 = fma(g0, hi1, b0_1);
+    a1_1 = fma(g1, lo1, a1_1); b1_1 = fma(g1, hi1, b1_1);
+    a2_1 = fma(g2, lo1, a2_1); b2_1 = fma(g2, hi1, b2_1);
+    a3_1 = fma(g3, lo1, a3_1); b3_1 = fma(g3, hi1, b3_1);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ac1 = bp.lOff + kc1 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>(); var l0_1 = vec4<f32>(); var h0_1 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>(); var l1_1 = vec4<f32>(); var h1_1 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>(); var l2_1 = vec4<f32>(); var h2_1 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>(); var l3_1 = vec4<f32>(); var h3_1 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.x), al1, l0_1); h0_1 = fma(vec4<f32>(d0.x), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.x), al1, l1_1); h1_1 = fma(vec4<f32>(d1.x), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.x), al1, l2_1); h2_1 = fma(vec4<f32>(d2.x), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.x), al1, l3_1); h3_1 = fma(vec4<f32>(d3.x), ah1, h3_1);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.y), al1, l0_1); h0_1 = fma(vec4<f32>(d0.y), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.y), al1, l1_1); h1_1 = fma(vec4<f32>(d1.y), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.y), al1, l2_1); h2_1 = fma(vec4<f32>(d2.y), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.y), al1, l3_1); h3_1 = fma(vec4<f32>(d3.y), ah1, h3_1);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.z), al1, l0_1); h0_1 = fma(vec4<f32>(d0.z), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.z), al1, l1_1); h1_1 = fma(vec4<f32>(d1.z), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.z), al1, l2_1); h2_1 = fma(vec4<f32>(d2.z), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.z), al1, l3_1); h3_1 = fma(vec4<f32>(d3.z), ah1, h3_1);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.w), al1, l0_1); h0_1 = fma(vec4<f32>(d0.w), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.w), al1, l1_1); h1_1 = fma(vec4<f32>(d1.w), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.w), al1, l2_1); h2_1 = fma(vec4<f32>(d2.w), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.w), al1, l3_1); h3_1 = fma(vec4<f32>(d3.w), ah1, h3_1);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] += bkeep4(o0_1 * 4u) * l0_1;
+      dx4[o0_1 + 1u] += bkeep4(o0_1 * 4u + 4u) * h0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] += bkeep4(o1_1 * 4u) * l1_1;
+      dx4[o1_1 + 1u] += bkeep4(o1_1 * 4u + 4u) * h1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] += bkeep4(o2_1 * 4u) * l2_1;
+      dx4[o2_1 + 1u] += bkeep4(o2_1 * 4u + 4u) * h2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] += bkeep4(o3_1 * 4u) * l3_1;
+      dx4[o3_1 + 1u] += bkeep4(o3_1 * 4u + 4u) * h3_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdvl_4x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 4u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      let wi1 = (n + 0u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.x), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.x), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.x), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.x), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.x), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.x), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.x), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.x), hi1, b3_1);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      let wi1 = (n + 1u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.y), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.y), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.y), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.y), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.y), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.y), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.y), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.y), hi1, b3_1);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      let wi1 = (n + 2u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.z), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.z), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.z), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.z), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.z), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.z), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.z), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.z), hi1, b3_1);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      let wi1 = (n + 3u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.w), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.w), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.w), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.w), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.w), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.w), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.w), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.w), hi1, b3_1);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ac1 = bp.lOff + kc1 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>(); var l0_1 = vec4<f32>(); var h0_1 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>(); var l1_1 = vec4<f32>(); var h1_1 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>(); var l2_1 = vec4<f32>(); var h2_1 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>(); var l3_1 = vec4<f32>(); var h3_1 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.x), al1, l0_1); h0_1 = fma(vec4<f32>(d0.x), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.x), al1, l1_1); h1_1 = fma(vec4<f32>(d1.x), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.x), al1, l2_1); h2_1 = fma(vec4<f32>(d2.x), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.x), al1, l3_1); h3_1 = fma(vec4<f32>(d3.x), ah1, h3_1);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.y), al1, l0_1); h0_1 = fma(vec4<f32>(d0.y), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.y), al1, l1_1); h1_1 = fma(vec4<f32>(d1.y), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.y), al1, l2_1); h2_1 = fma(vec4<f32>(d2.y), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.y), al1, l3_1); h3_1 = fma(vec4<f32>(d3.y), ah1, h3_1);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.z), al1, l0_1); h0_1 = fma(vec4<f32>(d0.z), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.z), al1, l1_1); h1_1 = fma(vec4<f32>(d1.z), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.z), al1, l2_1); h2_1 = fma(vec4<f32>(d2.z), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.z), al1, l3_1); h3_1 = fma(vec4<f32>(d3.z), ah1, h3_1);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.w), al1, l0_1); h0_1 = fma(vec4<f32>(d0.w), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.w), al1, l1_1); h1_1 = fma(vec4<f32>(d1.w), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.w), al1, l2_1); h2_1 = fma(vec4<f32>(d2.w), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.w), al1, l3_1); h3_1 = fma(vec4<f32>(d3.w), ah1, h3_1);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] += bkeep4(o0_1 * 4u) * l0_1;
+      dx4[o0_1 + 1u] += bkeep4(o0_1 * 4u + 4u) * h0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] += bkeep4(o1_1 * 4u) * l1_1;
+      dx4[o1_1 + 1u] += bkeep4(o1_1 * 4u + 4u) * h1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] += bkeep4(o2_1 * 4u) * l2_1;
+      dx4[o2_1 + 1u] += bkeep4(o2_1 * 4u + 4u) * h2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] += bkeep4(o3_1 * 4u) * l3_1;
+      dx4[o3_1 + 1u] += bkeep4(o3_1 * 4u + 4u) * h3_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdl_8x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 8u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let g4 = vec4<f32>(dy[dr4 + n]);
+    let g5 = vec4<f32>(dy[dr5 + n]);
+    let g6 = vec4<f32>(dy[dr6 + n]);
+    let g7 = vec4<f32>(dy[dr7 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+    a4_0 = fma(g4, lo0, a4_0); b4_0 = fma(g4, hi0, b4_0);
+    a5_0 = fma(g5, lo0, a5_0); b5_0 = fma(g5, hi0, b5_0);
+    a6_0 = fma(g6, lo0, a6_0); b6_0 = fma(g6, hi0, b6_0);
+    a7_0 = fma(g7, lo0, a7_0); b7_0 = fma(g7, hi0, b7_0);
+    let wi1 = n * KW + kc1;
+    let wd1 = bpacked[wi1];
+    let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+    let lo1 = bcodes_lo(wd1) * s1;
+    let hi1 = bcodes_hi(wd1) * s1;
+    a0_1 = fma(g0, lo1, a0_1); b0_1 = fma(g0, hi1, b0_1);
+    a1_1 = fma(g1, lo1, a1_1); b1_1 = fma(g1, hi1, b1_1);
+    a2_1 = fma(g2, lo1, a2_1); b2_1 = fma(g2, hi1, b2_1);
+    a3_1 = fma(g3, lo1, a3_1); b3_1 = fma(g3, hi1, b3_1);
+    a4_1 = fma(g4, lo1, a4_1); b4_1 = fma(g4, hi1, b4_1);
+    a5_1 = fma(g5, lo1, a5_1); b5_1 = fma(g5, hi1, b5_1);
+    a6_1 = fma(g6, lo1, a6_1); b6_1 = fma(g6, hi1, b6_1);
+    a7_1 = fma(g7, lo1, a7_1); b7_1 = fma(g7, hi1, b7_1);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ac1 = bp.lOff + kc1 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>(); var l0_1 = vec4<f32>(); var h0_1 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>(); var l1_1 = vec4<f32>(); var h1_1 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>(); var l2_1 = vec4<f32>(); var h2_1 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>(); var l3_1 = vec4<f32>(); var h3_1 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>(); var l4_1 = vec4<f32>(); var h4_1 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>(); var l5_1 = vec4<f32>(); var h5_1 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>(); var l6_1 = vec4<f32>(); var h6_1 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>(); var l7_1 = vec4<f32>(); var h7_1 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.x), al1, l0_1); h0_1 = fma(vec4<f32>(d0.x), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.x), al1, l1_1); h1_1 = fma(vec4<f32>(d1.x), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.x), al1, l2_1); h2_1 = fma(vec4<f32>(d2.x), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.x), al1, l3_1); h3_1 = fma(vec4<f32>(d3.x), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.x), al1, l4_1); h4_1 = fma(vec4<f32>(d4.x), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.x), al1, l5_1); h5_1 = fma(vec4<f32>(d5.x), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.x), al1, l6_1); h6_1 = fma(vec4<f32>(d6.x), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.x), al1, l7_1); h7_1 = fma(vec4<f32>(d7.x), ah1, h7_1);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.y), al1, l0_1); h0_1 = fma(vec4<f32>(d0.y), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.y), al1, l1_1); h1_1 = fma(vec4<f32>(d1.y), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.y), al1, l2_1); h2_1 = fma(vec4<f32>(d2.y), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.y), al1, l3_1); h3_1 = fma(vec4<f32>(d3.y), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.y), al1, l4_1); h4_1 = fma(vec4<f32>(d4.y), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.y), al1, l5_1); h5_1 = fma(vec4<f32>(d5.y), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.y), al1, l6_1); h6_1 = fma(vec4<f32>(d6.y), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.y), al1, l7_1); h7_1 = fma(vec4<f32>(d7.y), ah1, h7_1);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.z), al1, l0_1); h0_1 = fma(vec4<f32>(d0.z), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.z), al1, l1_1); h1_1 = fma(vec4<f32>(d1.z), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.z), al1, l2_1); h2_1 = fma(vec4<f32>(d2.z), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.z), al1, l3_1); h3_1 = fma(vec4<f32>(d3.z), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.z), al1, l4_1); h4_1 = fma(vec4<f32>(d4.z), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.z), al1, l5_1); h5_1 = fma(vec4<f32>(d5.z), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.z), al1, l6_1); h6_1 = fma(vec4<f32>(d6.z), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.z), al1, l7_1); h7_1 = fma(vec4<f32>(d7.z), ah1, h7_1);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.w), al1, l0_1); h0_1 = fma(vec4<f32>(d0.w), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.w), al1, l1_1); h1_1 = fma(vec4<f32>(d1.w), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.w), al1, l2_1); h2_1 = fma(vec4<f32>(d2.w), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.w), al1, l3_1); h3_1 = fma(vec4<f32>(d3.w), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.w), al1, l4_1); h4_1 = fma(vec4<f32>(d4.w), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.w), al1, l5_1); h5_1 = fma(vec4<f32>(d5.w), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.w), al1, l6_1); h6_1 = fma(vec4<f32>(d6.w), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.w), al1, l7_1); h7_1 = fma(vec4<f32>(d7.w), ah1, h7_1);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] += bkeep4(o0_1 * 4u) * l0_1;
+      dx4[o0_1 + 1u] += bkeep4(o0_1 * 4u + 4u) * h0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] += bkeep4(o1_1 * 4u) * l1_1;
+      dx4[o1_1 + 1u] += bkeep4(o1_1 * 4u + 4u) * h1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] += bkeep4(o2_1 * 4u) * l2_1;
+      dx4[o2_1 + 1u] += bkeep4(o2_1 * 4u + 4u) * h2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] += bkeep4(o3_1 * 4u) * l3_1;
+      dx4[o3_1 + 1u] += bkeep4(o3_1 * 4u + 4u) * h3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] += bkeep4(o4_1 * 4u) * l4_1;
+      dx4[o4_1 + 1u] += bkeep4(o4_1 * 4u + 4u) * h4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] += bkeep4(o5_1 * 4u) * l5_1;
+      dx4[o5_1 + 1u] += bkeep4(o5_1 * 4u + 4u) * h5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] += bkeep4(o6_1 * 4u) * l6_1;
+      dx4[o6_1 + 1u] += bkeep4(o6_1 * 4u + 4u) * h6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] += bkeep4(o7_1 * 4u) * l7_1;
+      dx4[o7_1 + 1u] += bkeep4(o7_1 * 4u + 4u) * h7_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdvl_8x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 8u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+      let wi1 = (n + 0u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.x), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.x), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.x), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.x), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.x), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.x), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.x), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.x), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.x), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.x), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.x), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.x), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.x), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.x), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.x), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.x), hi1, b7_1);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+      let wi1 = (n + 1u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.y), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.y), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.y), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.y), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.y), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.y), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.y), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.y), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.y), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.y), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.y), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.y), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.y), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.y), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.y), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.y), hi1, b7_1);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+      let wi1 = (n + 2u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.z), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.z), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.z), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.z), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.z), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.z), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.z), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.z), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.z), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.z), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.z), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.z), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.z), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.z), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.z), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.z), hi1, b7_1);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+      let wi1 = (n + 3u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.w), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.w), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.w), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.w), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.w), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.w), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.w), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.w), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.w), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.w), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.w), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.w), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.w), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.w), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.w), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.w), hi1, b7_1);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ac1 = bp.lOff + kc1 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>(); var l0_1 = vec4<f32>(); var h0_1 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>(); var l1_1 = vec4<f32>(); var h1_1 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>(); var l2_1 = vec4<f32>(); var h2_1 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>(); var l3_1 = vec4<f32>(); var h3_1 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>(); var l4_1 = vec4<f32>(); var h4_1 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>(); var l5_1 = vec4<f32>(); var h5_1 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>(); var l6_1 = vec4<f32>(); var h6_1 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>(); var l7_1 = vec4<f32>(); var h7_1 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.x), al1, l0_1); h0_1 = fma(vec4<f32>(d0.x), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.x), al1, l1_1); h1_1 = fma(vec4<f32>(d1.x), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.x), al1, l2_1); h2_1 = fma(vec4<f32>(d2.x), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.x), al1, l3_1); h3_1 = fma(vec4<f32>(d3.x), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.x), al1, l4_1); h4_1 = fma(vec4<f32>(d4.x), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.x), al1, l5_1); h5_1 = fma(vec4<f32>(d5.x), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.x), al1, l6_1); h6_1 = fma(vec4<f32>(d6.x), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.x), al1, l7_1); h7_1 = fma(vec4<f32>(d7.x), ah1, h7_1);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.y), al1, l0_1); h0_1 = fma(vec4<f32>(d0.y), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.y), al1, l1_1); h1_1 = fma(vec4<f32>(d1.y), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.y), al1, l2_1); h2_1 = fma(vec4<f32>(d2.y), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.y), al1, l3_1); h3_1 = fma(vec4<f32>(d3.y), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.y), al1, l4_1); h4_1 = fma(vec4<f32>(d4.y), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.y), al1, l5_1); h5_1 = fma(vec4<f32>(d5.y), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.y), al1, l6_1); h6_1 = fma(vec4<f32>(d6.y), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.y), al1, l7_1); h7_1 = fma(vec4<f32>(d7.y), ah1, h7_1);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.z), al1, l0_1); h0_1 = fma(vec4<f32>(d0.z), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.z), al1, l1_1); h1_1 = fma(vec4<f32>(d1.z), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.z), al1, l2_1); h2_1 = fma(vec4<f32>(d2.z), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.z), al1, l3_1); h3_1 = fma(vec4<f32>(d3.z), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.z), al1, l4_1); h4_1 = fma(vec4<f32>(d4.z), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.z), al1, l5_1); h5_1 = fma(vec4<f32>(d5.z), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.z), al1, l6_1); h6_1 = fma(vec4<f32>(d6.z), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.z), al1, l7_1); h7_1 = fma(vec4<f32>(d7.z), ah1, h7_1);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.w), al1, l0_1); h0_1 = fma(vec4<f32>(d0.w), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.w), al1, l1_1); h1_1 = fma(vec4<f32>(d1.w), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.w), al1, l2_1); h2_1 = fma(vec4<f32>(d2.w), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.w), al1, l3_1); h3_1 = fma(vec4<f32>(d3.w), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.w), al1, l4_1); h4_1 = fma(vec4<f32>(d4.w), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.w), al1, l5_1); h5_1 = fma(vec4<f32>(d5.w), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.w), al1, l6_1); h6_1 = fma(vec4<f32>(d6.w), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.w), al1, l7_1); h7_1 = fma(vec4<f32>(d7.w), ah1, h7_1);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] += bkeep4(o0_1 * 4u) * l0_1;
+      dx4[o0_1 + 1u] += bkeep4(o0_1 * 4u + 4u) * h0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] += bkeep4(o1_1 * 4u) * l1_1;
+      dx4[o1_1 + 1u] += bkeep4(o1_1 * 4u + 4u) * h1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] += bkeep4(o2_1 * 4u) * l2_1;
+      dx4[o2_1 + 1u] += bkeep4(o2_1 * 4u + 4u) * h2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] += bkeep4(o3_1 * 4u) * l3_1;
+      dx4[o3_1 + 1u] += bkeep4(o3_1 * 4u + 4u) * h3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] += bkeep4(o4_1 * 4u) * l4_1;
+      dx4[o4_1 + 1u] += bkeep4(o4_1 * 4u + 4u) * h4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] += bkeep4(o5_1 * 4u) * l5_1;
+      dx4[o5_1 + 1u] += bkeep4(o5_1 * 4u + 4u) * h5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] += bkeep4(o6_1 * 4u) * l6_1;
+      dx4[o6_1 + 1u] += bkeep4(o6_1 * 4u + 4u) * h6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] += bkeep4(o7_1 * 4u) * l7_1;
+      dx4[o7_1 + 1u] += bkeep4(o7_1 * 4u + 4u) * h7_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdl_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let g4 = vec4<f32>(dy[dr4 + n]);
+    let g5 = vec4<f32>(dy[dr5 + n]);
+    let g6 = vec4<f32>(dy[dr6 + n]);
+    let g7 = vec4<f32>(dy[dr7 + n]);
+    let g8 = vec4<f32>(dy[dr8 + n]);
+    let g9 = vec4<f32>(dy[dr9 + n]);
+    let g10 = vec4<f32>(dy[dr10 + n]);
+    let g11 = vec4<f32>(dy[dr11 + n]);
+    let g12 = vec4<f32>(dy[dr12 + n]);
+    let g13 = vec4<f32>(dy[dr13 + n]);
+    let g14 = vec4<f32>(dy[dr14 + n]);
+    let g15 = vec4<f32>(dy[dr15 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+    a4_0 = fma(g4, lo0, a4_0); b4_0 = fma(g4, hi0, b4_0);
+    a5_0 = fma(g5, lo0, a5_0); b5_0 = fma(g5, hi0, b5_0);
+    a6_0 = fma(g6, lo0, a6_0); b6_0 = fma(g6, hi0, b6_0);
+    a7_0 = fma(g7, lo0, a7_0); b7_0 = fma(g7, hi0, b7_0);
+    a8_0 = fma(g8, lo0, a8_0); b8_0 = fma(g8, hi0, b8_0);
+    a9_0 = fma(g9, lo0, a9_0); b9_0 = fma(g9, hi0, b9_0);
+    a10_0 = fma(g10, lo0, a10_0); b10_0 = fma(g10, hi0, b10_0);
+    a11_0 = fma(g11, lo0, a11_0); b11_0 = fma(g11, hi0, b11_0);
+    a12_0 = fma(g12, lo0, a12_0); b12_0 = fma(g12, hi0, b12_0);
+    a13_0 = fma(g13, lo0, a13_0); b13_0 = fma(g13, hi0, b13_0);
+    a14_0 = fma(g14, lo0, a14_0); b14_0 = fma(g14, hi0, b14_0);
+    a15_0 = fma(g15, lo0, a15_0); b15_0 = fma(g15, hi0, b15_0);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  let ur8 = min(m0 + 8u, bp.M - 1u) * R4;
+  let ur9 = min(m0 + 9u, bp.M - 1u) * R4;
+  let ur10 = min(m0 + 10u, bp.M - 1u) * R4;
+  let ur11 = min(m0 + 11u, bp.M - 1u) * R4;
+  let ur12 = min(m0 + 12u, bp.M - 1u) * R4;
+  let ur13 = min(m0 + 13u, bp.M - 1u) * R4;
+  let ur14 = min(m0 + 14u, bp.M - 1u) * R4;
+  let ur15 = min(m0 + 15u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>();
+  var l8_0 = vec4<f32>(); var h8_0 = vec4<f32>();
+  var l9_0 = vec4<f32>(); var h9_0 = vec4<f32>();
+  var l10_0 = vec4<f32>(); var h10_0 = vec4<f32>();
+  var l11_0 = vec4<f32>(); var h11_0 = vec4<f32>();
+  var l12_0 = vec4<f32>(); var h12_0 = vec4<f32>();
+  var l13_0 = vec4<f32>(); var h13_0 = vec4<f32>();
+  var l14_0 = vec4<f32>(); var h14_0 = vec4<f32>();
+  var l15_0 = vec4<f32>(); var h15_0 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    let d8 = bu4[ur8 + r];
+    let d9 = bu4[ur9 + r];
+    let d10 = bu4[ur10 + r];
+    let d11 = bu4[ur11 + r];
+    let d12 = bu4[ur12 + r];
+    let d13 = bu4[ur13 + r];
+    let d14 = bu4[ur14 + r];
+    let d15 = bu4[ur15 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.x), al0, l8_0); h8_0 = fma(vec4<f32>(d8.x), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.x), al0, l9_0); h9_0 = fma(vec4<f32>(d9.x), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.x), al0, l10_0); h10_0 = fma(vec4<f32>(d10.x), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.x), al0, l11_0); h11_0 = fma(vec4<f32>(d11.x), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.x), al0, l12_0); h12_0 = fma(vec4<f32>(d12.x), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.x), al0, l13_0); h13_0 = fma(vec4<f32>(d13.x), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.x), al0, l14_0); h14_0 = fma(vec4<f32>(d14.x), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.x), al0, l15_0); h15_0 = fma(vec4<f32>(d15.x), ah0, h15_0);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.y), al0, l8_0); h8_0 = fma(vec4<f32>(d8.y), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.y), al0, l9_0); h9_0 = fma(vec4<f32>(d9.y), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.y), al0, l10_0); h10_0 = fma(vec4<f32>(d10.y), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.y), al0, l11_0); h11_0 = fma(vec4<f32>(d11.y), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.y), al0, l12_0); h12_0 = fma(vec4<f32>(d12.y), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.y), al0, l13_0); h13_0 = fma(vec4<f32>(d13.y), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.y), al0, l14_0); h14_0 = fma(vec4<f32>(d14.y), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.y), al0, l15_0); h15_0 = fma(vec4<f32>(d15.y), ah0, h15_0);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.z), al0, l8_0); h8_0 = fma(vec4<f32>(d8.z), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.z), al0, l9_0); h9_0 = fma(vec4<f32>(d9.z), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.z), al0, l10_0); h10_0 = fma(vec4<f32>(d10.z), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.z), al0, l11_0); h11_0 = fma(vec4<f32>(d11.z), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.z), al0, l12_0); h12_0 = fma(vec4<f32>(d12.z), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.z), al0, l13_0); h13_0 = fma(vec4<f32>(d13.z), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.z), al0, l14_0); h14_0 = fma(vec4<f32>(d14.z), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.z), al0, l15_0); h15_0 = fma(vec4<f32>(d15.z), ah0, h15_0);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.w), al0, l8_0); h8_0 = fma(vec4<f32>(d8.w), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.w), al0, l9_0); h9_0 = fma(vec4<f32>(d9.w), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.w), al0, l10_0); h10_0 = fma(vec4<f32>(d10.w), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.w), al0, l11_0); h11_0 = fma(vec4<f32>(d11.w), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.w), al0, l12_0); h12_0 = fma(vec4<f32>(d12.w), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.w), al0, l13_0); h13_0 = fma(vec4<f32>(d13.w), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.w), al0, l14_0); h14_0 = fma(vec4<f32>(d14.w), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.w), al0, l15_0); h15_0 = fma(vec4<f32>(d15.w), ah0, h15_0);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] += bkeep4(o8_0 * 4u) * l8_0;
+      dx4[o8_0 + 1u] += bkeep4(o8_0 * 4u + 4u) * h8_0;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] += bkeep4(o9_0 * 4u) * l9_0;
+      dx4[o9_0 + 1u] += bkeep4(o9_0 * 4u + 4u) * h9_0;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] += bkeep4(o10_0 * 4u) * l10_0;
+      dx4[o10_0 + 1u] += bkeep4(o10_0 * 4u + 4u) * h10_0;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] += bkeep4(o11_0 * 4u) * l11_0;
+      dx4[o11_0 + 1u] += bkeep4(o11_0 * 4u + 4u) * h11_0;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] += bkeep4(o12_0 * 4u) * l12_0;
+      dx4[o12_0 + 1u] += bkeep4(o12_0 * 4u + 4u) * h12_0;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] += bkeep4(o13_0 * 4u) * l13_0;
+      dx4[o13_0 + 1u] += bkeep4(o13_0 * 4u + 4u) * h13_0;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] += bkeep4(o14_0 * 4u) * l14_0;
+      dx4[o14_0 + 1u] += bkeep4(o14_0 * 4u + 4u) * h14_0;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] += bkeep4(o15_0 * 4u) * l15_0;
+      dx4[o15_0 + 1u] += bkeep4(o15_0 * 4u + 4u) * h15_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdvl_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 1u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    let q8 = dy4[(dr8 + n) >> 2u];
+    let q9 = dy4[(dr9 + n) >> 2u];
+    let q10 = dy4[(dr10 + n) >> 2u];
+    let q11 = dy4[(dr11 + n) >> 2u];
+    let q12 = dy4[(dr12 + n) >> 2u];
+    let q13 = dy4[(dr13 + n) >> 2u];
+    let q14 = dy4[(dr14 + n) >> 2u];
+    let q15 = dy4[(dr15 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.x), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.x), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.x), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.x), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.x), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.x), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.x), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.x), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.x), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.x), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.x), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.x), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.x), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.x), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.x), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.x), hi0, b15_0);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.y), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.y), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.y), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.y), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.y), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.y), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.y), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.y), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.y), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.y), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.y), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.y), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.y), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.y), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.y), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.y), hi0, b15_0);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.z), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.z), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.z), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.z), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.z), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.z), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.z), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.z), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.z), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.z), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.z), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.z), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.z), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.z), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.z), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.z), hi0, b15_0);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.w), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.w), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.w), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.w), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.w), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.w), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.w), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.w), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.w), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.w), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.w), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.w), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.w), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.w), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.w), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.w), hi0, b15_0);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  let ur8 = min(m0 + 8u, bp.M - 1u) * R4;
+  let ur9 = min(m0 + 9u, bp.M - 1u) * R4;
+  let ur10 = min(m0 + 10u, bp.M - 1u) * R4;
+  let ur11 = min(m0 + 11u, bp.M - 1u) * R4;
+  let ur12 = min(m0 + 12u, bp.M - 1u) * R4;
+  let ur13 = min(m0 + 13u, bp.M - 1u) * R4;
+  let ur14 = min(m0 + 14u, bp.M - 1u) * R4;
+  let ur15 = min(m0 + 15u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>();
+  var l8_0 = vec4<f32>(); var h8_0 = vec4<f32>();
+  var l9_0 = vec4<f32>(); var h9_0 = vec4<f32>();
+  var l10_0 = vec4<f32>(); var h10_0 = vec4<f32>();
+  var l11_0 = vec4<f32>(); var h11_0 = vec4<f32>();
+  var l12_0 = vec4<f32>(); var h12_0 = vec4<f32>();
+  var l13_0 = vec4<f32>(); var h13_0 = vec4<f32>();
+  var l14_0 = vec4<f32>(); var h14_0 = vec4<f32>();
+  var l15_0 = vec4<f32>(); var h15_0 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    let d8 = bu4[ur8 + r];
+    let d9 = bu4[ur9 + r];
+    let d10 = bu4[ur10 + r];
+    let d11 = bu4[ur11 + r];
+    let d12 = bu4[ur12 + r];
+    let d13 = bu4[ur13 + r];
+    let d14 = bu4[ur14 + r];
+    let d15 = bu4[ur15 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.x), al0, l8_0); h8_0 = fma(vec4<f32>(d8.x), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.x), al0, l9_0); h9_0 = fma(vec4<f32>(d9.x), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.x), al0, l10_0); h10_0 = fma(vec4<f32>(d10.x), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.x), al0, l11_0); h11_0 = fma(vec4<f32>(d11.x), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.x), al0, l12_0); h12_0 = fma(vec4<f32>(d12.x), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.x), al0, l13_0); h13_0 = fma(vec4<f32>(d13.x), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.x), al0, l14_0); h14_0 = fma(vec4<f32>(d14.x), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.x), al0, l15_0); h15_0 = fma(vec4<f32>(d15.x), ah0, h15_0);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.y), al0, l8_0); h8_0 = fma(vec4<f32>(d8.y), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.y), al0, l9_0); h9_0 = fma(vec4<f32>(d9.y), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.y), al0, l10_0); h10_0 = fma(vec4<f32>(d10.y), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.y), al0, l11_0); h11_0 = fma(vec4<f32>(d11.y), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.y), al0, l12_0); h12_0 = fma(vec4<f32>(d12.y), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.y), al0, l13_0); h13_0 = fma(vec4<f32>(d13.y), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.y), al0, l14_0); h14_0 = fma(vec4<f32>(d14.y), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.y), al0, l15_0); h15_0 = fma(vec4<f32>(d15.y), ah0, h15_0);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.z), al0, l8_0); h8_0 = fma(vec4<f32>(d8.z), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.z), al0, l9_0); h9_0 = fma(vec4<f32>(d9.z), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.z), al0, l10_0); h10_0 = fma(vec4<f32>(d10.z), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.z), al0, l11_0); h11_0 = fma(vec4<f32>(d11.z), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.z), al0, l12_0); h12_0 = fma(vec4<f32>(d12.z), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.z), al0, l13_0); h13_0 = fma(vec4<f32>(d13.z), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.z), al0, l14_0); h14_0 = fma(vec4<f32>(d14.z), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.z), al0, l15_0); h15_0 = fma(vec4<f32>(d15.z), ah0, h15_0);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0);
+      l8_0 = fma(vec4<f32>(d8.w), al0, l8_0); h8_0 = fma(vec4<f32>(d8.w), ah0, h8_0);
+      l9_0 = fma(vec4<f32>(d9.w), al0, l9_0); h9_0 = fma(vec4<f32>(d9.w), ah0, h9_0);
+      l10_0 = fma(vec4<f32>(d10.w), al0, l10_0); h10_0 = fma(vec4<f32>(d10.w), ah0, h10_0);
+      l11_0 = fma(vec4<f32>(d11.w), al0, l11_0); h11_0 = fma(vec4<f32>(d11.w), ah0, h11_0);
+      l12_0 = fma(vec4<f32>(d12.w), al0, l12_0); h12_0 = fma(vec4<f32>(d12.w), ah0, h12_0);
+      l13_0 = fma(vec4<f32>(d13.w), al0, l13_0); h13_0 = fma(vec4<f32>(d13.w), ah0, h13_0);
+      l14_0 = fma(vec4<f32>(d14.w), al0, l14_0); h14_0 = fma(vec4<f32>(d14.w), ah0, h14_0);
+      l15_0 = fma(vec4<f32>(d15.w), al0, l15_0); h15_0 = fma(vec4<f32>(d15.w), ah0, h15_0);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] += bkeep4(o8_0 * 4u) * l8_0;
+      dx4[o8_0 + 1u] += bkeep4(o8_0 * 4u + 4u) * h8_0;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] += bkeep4(o9_0 * 4u) * l9_0;
+      dx4[o9_0 + 1u] += bkeep4(o9_0 * 4u + 4u) * h9_0;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] += bkeep4(o10_0 * 4u) * l10_0;
+      dx4[o10_0 + 1u] += bkeep4(o10_0 * 4u + 4u) * h10_0;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] += bkeep4(o11_0 * 4u) * l11_0;
+      dx4[o11_0 + 1u] += bkeep4(o11_0 * 4u + 4u) * h11_0;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] += bkeep4(o12_0 * 4u) * l12_0;
+      dx4[o12_0 + 1u] += bkeep4(o12_0 * 4u + 4u) * h12_0;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] += bkeep4(o13_0 * 4u) * l13_0;
+      dx4[o13_0 + 1u] += bkeep4(o13_0 * 4u + 4u) * h13_0;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] += bkeep4(o14_0 * 4u) * l14_0;
+      dx4[o14_0 + 1u] += bkeep4(o14_0 * 4u + 4u) * h14_0;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] += bkeep4(o15_0 * 4u) * l15_0;
+      dx4[o15_0 + 1u] += bkeep4(o15_0 * 4u + 4u) * h15_0;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdl_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>(); var a8_1 = vec4<f32>(); var b8_1 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>(); var a9_1 = vec4<f32>(); var b9_1 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>(); var a10_1 = vec4<f32>(); var b10_1 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>(); var a11_1 = vec4<f32>(); var b11_1 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>(); var a12_1 = vec4<f32>(); var b12_1 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>(); var a13_1 = vec4<f32>(); var b13_1 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>(); var a14_1 = vec4<f32>(); var b14_1 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>(); var a15_1 = vec4<f32>(); var b15_1 = vec4<f32>();
+  for (var n = 0u; n < N; n++) {
+    let g0 = vec4<f32>(dy[dr0 + n]);
+    let g1 = vec4<f32>(dy[dr1 + n]);
+    let g2 = vec4<f32>(dy[dr2 + n]);
+    let g3 = vec4<f32>(dy[dr3 + n]);
+    let g4 = vec4<f32>(dy[dr4 + n]);
+    let g5 = vec4<f32>(dy[dr5 + n]);
+    let g6 = vec4<f32>(dy[dr6 + n]);
+    let g7 = vec4<f32>(dy[dr7 + n]);
+    let g8 = vec4<f32>(dy[dr8 + n]);
+    let g9 = vec4<f32>(dy[dr9 + n]);
+    let g10 = vec4<f32>(dy[dr10 + n]);
+    let g11 = vec4<f32>(dy[dr11 + n]);
+    let g12 = vec4<f32>(dy[dr12 + n]);
+    let g13 = vec4<f32>(dy[dr13 + n]);
+    let g14 = vec4<f32>(dy[dr14 + n]);
+    let g15 = vec4<f32>(dy[dr15 + n]);
+    let wi0 = n * KW + kc0;
+    let wd0 = bpacked[wi0];
+    let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+    let lo0 = bcodes_lo(wd0) * s0;
+    let hi0 = bcodes_hi(wd0) * s0;
+    a0_0 = fma(g0, lo0, a0_0); b0_0 = fma(g0, hi0, b0_0);
+    a1_0 = fma(g1, lo0, a1_0); b1_0 = fma(g1, hi0, b1_0);
+    a2_0 = fma(g2, lo0, a2_0); b2_0 = fma(g2, hi0, b2_0);
+    a3_0 = fma(g3, lo0, a3_0); b3_0 = fma(g3, hi0, b3_0);
+    a4_0 = fma(g4, lo0, a4_0); b4_0 = fma(g4, hi0, b4_0);
+    a5_0 = fma(g5, lo0, a5_0); b5_0 = fma(g5, hi0, b5_0);
+    a6_0 = fma(g6, lo0, a6_0); b6_0 = fma(g6, hi0, b6_0);
+    a7_0 = fma(g7, lo0, a7_0); b7_0 = fma(g7, hi0, b7_0);
+    a8_0 = fma(g8, lo0, a8_0); b8_0 = fma(g8, hi0, b8_0);
+    a9_0 = fma(g9, lo0, a9_0); b9_0 = fma(g9, hi0, b9_0);
+    a10_0 = fma(g10, lo0, a10_0); b10_0 = fma(g10, hi0, b10_0);
+    a11_0 = fma(g11, lo0, a11_0); b11_0 = fma(g11, hi0, b11_0);
+    a12_0 = fma(g12, lo0, a12_0); b12_0 = fma(g12, hi0, b12_0);
+    a13_0 = fma(g13, lo0, a13_0); b13_0 = fma(g13, hi0, b13_0);
+    a14_0 = fma(g14, lo0, a14_0); b14_0 = fma(g14, hi0, b14_0);
+    a15_0 = fma(g15, lo0, a15_0); b15_0 = fma(g15, hi0, b15_0);
+    let wi1 = n * KW + kc1;
+    let wd1 = bpacked[wi1];
+    let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+    let lo1 = bcodes_lo(wd1) * s1;
+    let hi1 = bcodes_hi(wd1) * s1;
+    a0_1 = fma(g0, lo1, a0_1); b0_1 = fma(g0, hi1, b0_1);
+    a1_1 = fma(g1, lo1, a1_1); b1_1 = fma(g1, hi1, b1_1);
+    a2_1 = fma(g2, lo1, a2_1); b2_1 = fma(g2, hi1, b2_1);
+    a3_1 = fma(g3, lo1, a3_1); b3_1 = fma(g3, hi1, b3_1);
+    a4_1 = fma(g4, lo1, a4_1); b4_1 = fma(g4, hi1, b4_1);
+    a5_1 = fma(g5, lo1, a5_1); b5_1 = fma(g5, hi1, b5_1);
+    a6_1 = fma(g6, lo1, a6_1); b6_1 = fma(g6, hi1, b6_1);
+    a7_1 = fma(g7, lo1, a7_1); b7_1 = fma(g7, hi1, b7_1);
+    a8_1 = fma(g8, lo1, a8_1); b8_1 = fma(g8, hi1, b8_1);
+    a9_1 = fma(g9, lo1, a9_1); b9_1 = fma(g9, hi1, b9_1);
+    a10_1 = fma(g10, lo1, a10_1); b10_1 = fma(g10, hi1, b10_1);
+    a11_1 = fma(g11, lo1, a11_1); b11_1 = fma(g11, hi1, b11_1);
+    a12_1 = fma(g12, lo1, a12_1); b12_1 = fma(g12, hi1, b12_1);
+    a13_1 = fma(g13, lo1, a13_1); b13_1 = fma(g13, hi1, b13_1);
+    a14_1 = fma(g14, lo1, a14_1); b14_1 = fma(g14, hi1, b14_1);
+    a15_1 = fma(g15, lo1, a15_1); b15_1 = fma(g15, hi1, b15_1);
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o8_1 = ((m0 + 8u) * KW + kw0 + 1u) * 2u;
+      dx4[o8_1] = select(vec4<f32>(), dx4[o8_1], acc) + a8_1;
+      dx4[o8_1 + 1u] = select(vec4<f32>(), dx4[o8_1 + 1u], acc) + b8_1;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o9_1 = ((m0 + 9u) * KW + kw0 + 1u) * 2u;
+      dx4[o9_1] = select(vec4<f32>(), dx4[o9_1], acc) + a9_1;
+      dx4[o9_1 + 1u] = select(vec4<f32>(), dx4[o9_1 + 1u], acc) + b9_1;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o10_1 = ((m0 + 10u) * KW + kw0 + 1u) * 2u;
+      dx4[o10_1] = select(vec4<f32>(), dx4[o10_1], acc) + a10_1;
+      dx4[o10_1 + 1u] = select(vec4<f32>(), dx4[o10_1 + 1u], acc) + b10_1;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o11_1 = ((m0 + 11u) * KW + kw0 + 1u) * 2u;
+      dx4[o11_1] = select(vec4<f32>(), dx4[o11_1], acc) + a11_1;
+      dx4[o11_1 + 1u] = select(vec4<f32>(), dx4[o11_1 + 1u], acc) + b11_1;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o12_1 = ((m0 + 12u) * KW + kw0 + 1u) * 2u;
+      dx4[o12_1] = select(vec4<f32>(), dx4[o12_1], acc) + a12_1;
+      dx4[o12_1 + 1u] = select(vec4<f32>(), dx4[o12_1 + 1u], acc) + b12_1;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o13_1 = ((m0 + 13u) * KW + kw0 + 1u) * 2u;
+      dx4[o13_1] = select(vec4<f32>(), dx4[o13_1], acc) + a13_1;
+      dx4[o13_1 + 1u] = select(vec4<f32>(), dx4[o13_1 + 1u], acc) + b13_1;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o14_1 = ((m0 + 14u) * KW + kw0 + 1u) * 2u;
+      dx4[o14_1] = select(vec4<f32>(), dx4[o14_1], acc) + a14_1;
+      dx4[o14_1 + 1u] = select(vec4<f32>(), dx4[o14_1 + 1u], acc) + b14_1;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
+      dx4[o15_1] = select(vec4<f32>(), dx4[o15_1], acc) + a15_1;
+      dx4[o15_1 + 1u] = select(vec4<f32>(), dx4[o15_1 + 1u], acc) + b15_1;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ac1 = bp.lOff + kc1 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  let ur8 = min(m0 + 8u, bp.M - 1u) * R4;
+  let ur9 = min(m0 + 9u, bp.M - 1u) * R4;
+  let ur10 = min(m0 + 10u, bp.M - 1u) * R4;
+  let ur11 = min(m0 + 11u, bp.M - 1u) * R4;
+  let ur12 = min(m0 + 12u, bp.M - 1u) * R4;
+  let ur13 = min(m0 + 13u, bp.M - 1u) * R4;
+  let ur14 = min(m0 + 14u, bp.M - 1u) * R4;
+  let ur15 = min(m0 + 15u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>(); var l0_1 = vec4<f32>(); var h0_1 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>(); var l1_1 = vec4<f32>(); var h1_1 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>(); var l2_1 = vec4<f32>(); var h2_1 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>(); var l3_1 = vec4<f32>(); var h3_1 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>(); var l4_1 = vec4<f32>(); var h4_1 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>(); var l5_1 = vec4<f32>(); var h5_1 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>(); var l6_1 = vec4<f32>(); var h6_1 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>(); var l7_1 = vec4<f32>(); var h7_1 = vec4<f32>();
+  var l8_0 = vec4<f32>(); var h8_0 = vec4<f32>(); var l8_1 = vec4<f32>(); var h8_1 = vec4<f32>();
+  var l9_0 = vec4<f32>(); var h9_0 = vec4<f32>(); var l9_1 = vec4<f32>(); var h9_1 = vec4<f32>();
+  var l10_0 = vec4<f32>(); var h10_0 = vec4<f32>(); var l10_1 = vec4<f32>(); var h10_1 = vec4<f32>();
+  var l11_0 = vec4<f32>(); var h11_0 = vec4<f32>(); var l11_1 = vec4<f32>(); var h11_1 = vec4<f32>();
+  var l12_0 = vec4<f32>(); var h12_0 = vec4<f32>(); var l12_1 = vec4<f32>(); var h12_1 = vec4<f32>();
+  var l13_0 = vec4<f32>(); var h13_0 = vec4<f32>(); var l13_1 = vec4<f32>(); var h13_1 = vec4<f32>();
+  var l14_0 = vec4<f32>(); var h14_0 = vec4<f32>(); var l14_1 = vec4<f32>(); var h14_1 = vec4<f32>();
+  var l15_0 = vec4<f32>(); var h15_0 = vec4<f32>(); var l15_1 = vec4<f32>(); var h15_1 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    let d8 = bu4[ur8 + r];
+    let d9 = bu4[ur9 + r];
+    let d10 = bu4[ur10 + r];
+    let d11 = bu4[ur11 + r];
+    let d12 = bu4[ur12 + r];
+    let d13 = bu4[ur13 + r];
+    let d14 = bu4[ur14 + r];
+    let d15 = bu4[ur15 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.x), al1, l0_1); h0_1 = fma(vec4<f32>(d0.x), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.x), al1, l1_1); h1_1 = fma(vec4<f32>(d1.x), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.x), al1, l2_1); h2_1 = fma(vec4<f32>(d2.x), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.x), al1, l3_1); h3_1 = fma(vec4<f32>(d3.x), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.x), al1, l4_1); h4_1 = fma(vec4<f32>(d4.x), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.x), al1, l5_1); h5_1 = fma(vec4<f32>(d5.x), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.x), al1, l6_1); h6_1 = fma(vec4<f32>(d6.x), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.x), al1, l7_1); h7_1 = fma(vec4<f32>(d7.x), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.x), al0, l8_0); h8_0 = fma(vec4<f32>(d8.x), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.x), al1, l8_1); h8_1 = fma(vec4<f32>(d8.x), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.x), al0, l9_0); h9_0 = fma(vec4<f32>(d9.x), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.x), al1, l9_1); h9_1 = fma(vec4<f32>(d9.x), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.x), al0, l10_0); h10_0 = fma(vec4<f32>(d10.x), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.x), al1, l10_1); h10_1 = fma(vec4<f32>(d10.x), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.x), al0, l11_0); h11_0 = fma(vec4<f32>(d11.x), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.x), al1, l11_1); h11_1 = fma(vec4<f32>(d11.x), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.x), al0, l12_0); h12_0 = fma(vec4<f32>(d12.x), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.x), al1, l12_1); h12_1 = fma(vec4<f32>(d12.x), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.x), al0, l13_0); h13_0 = fma(vec4<f32>(d13.x), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.x), al1, l13_1); h13_1 = fma(vec4<f32>(d13.x), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.x), al0, l14_0); h14_0 = fma(vec4<f32>(d14.x), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.x), al1, l14_1); h14_1 = fma(vec4<f32>(d14.x), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.x), al0, l15_0); h15_0 = fma(vec4<f32>(d15.x), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.x), al1, l15_1); h15_1 = fma(vec4<f32>(d15.x), ah1, h15_1);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.y), al1, l0_1); h0_1 = fma(vec4<f32>(d0.y), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.y), al1, l1_1); h1_1 = fma(vec4<f32>(d1.y), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.y), al1, l2_1); h2_1 = fma(vec4<f32>(d2.y), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.y), al1, l3_1); h3_1 = fma(vec4<f32>(d3.y), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.y), al1, l4_1); h4_1 = fma(vec4<f32>(d4.y), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.y), al1, l5_1); h5_1 = fma(vec4<f32>(d5.y), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.y), al1, l6_1); h6_1 = fma(vec4<f32>(d6.y), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.y), al1, l7_1); h7_1 = fma(vec4<f32>(d7.y), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.y), al0, l8_0); h8_0 = fma(vec4<f32>(d8.y), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.y), al1, l8_1); h8_1 = fma(vec4<f32>(d8.y), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.y), al0, l9_0); h9_0 = fma(vec4<f32>(d9.y), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.y), al1, l9_1); h9_1 = fma(vec4<f32>(d9.y), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.y), al0, l10_0); h10_0 = fma(vec4<f32>(d10.y), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.y), al1, l10_1); h10_1 = fma(vec4<f32>(d10.y), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.y), al0, l11_0); h11_0 = fma(vec4<f32>(d11.y), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.y), al1, l11_1); h11_1 = fma(vec4<f32>(d11.y), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.y), al0, l12_0); h12_0 = fma(vec4<f32>(d12.y), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.y), al1, l12_1); h12_1 = fma(vec4<f32>(d12.y), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.y), al0, l13_0); h13_0 = fma(vec4<f32>(d13.y), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.y), al1, l13_1); h13_1 = fma(vec4<f32>(d13.y), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.y), al0, l14_0); h14_0 = fma(vec4<f32>(d14.y), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.y), al1, l14_1); h14_1 = fma(vec4<f32>(d14.y), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.y), al0, l15_0); h15_0 = fma(vec4<f32>(d15.y), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.y), al1, l15_1); h15_1 = fma(vec4<f32>(d15.y), ah1, h15_1);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.z), al1, l0_1); h0_1 = fma(vec4<f32>(d0.z), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.z), al1, l1_1); h1_1 = fma(vec4<f32>(d1.z), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.z), al1, l2_1); h2_1 = fma(vec4<f32>(d2.z), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.z), al1, l3_1); h3_1 = fma(vec4<f32>(d3.z), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.z), al1, l4_1); h4_1 = fma(vec4<f32>(d4.z), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.z), al1, l5_1); h5_1 = fma(vec4<f32>(d5.z), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.z), al1, l6_1); h6_1 = fma(vec4<f32>(d6.z), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.z), al1, l7_1); h7_1 = fma(vec4<f32>(d7.z), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.z), al0, l8_0); h8_0 = fma(vec4<f32>(d8.z), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.z), al1, l8_1); h8_1 = fma(vec4<f32>(d8.z), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.z), al0, l9_0); h9_0 = fma(vec4<f32>(d9.z), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.z), al1, l9_1); h9_1 = fma(vec4<f32>(d9.z), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.z), al0, l10_0); h10_0 = fma(vec4<f32>(d10.z), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.z), al1, l10_1); h10_1 = fma(vec4<f32>(d10.z), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.z), al0, l11_0); h11_0 = fma(vec4<f32>(d11.z), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.z), al1, l11_1); h11_1 = fma(vec4<f32>(d11.z), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.z), al0, l12_0); h12_0 = fma(vec4<f32>(d12.z), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.z), al1, l12_1); h12_1 = fma(vec4<f32>(d12.z), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.z), al0, l13_0); h13_0 = fma(vec4<f32>(d13.z), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.z), al1, l13_1); h13_1 = fma(vec4<f32>(d13.z), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.z), al0, l14_0); h14_0 = fma(vec4<f32>(d14.z), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.z), al1, l14_1); h14_1 = fma(vec4<f32>(d14.z), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.z), al0, l15_0); h15_0 = fma(vec4<f32>(d15.z), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.z), al1, l15_1); h15_1 = fma(vec4<f32>(d15.z), ah1, h15_1);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.w), al1, l0_1); h0_1 = fma(vec4<f32>(d0.w), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.w), al1, l1_1); h1_1 = fma(vec4<f32>(d1.w), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.w), al1, l2_1); h2_1 = fma(vec4<f32>(d2.w), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.w), al1, l3_1); h3_1 = fma(vec4<f32>(d3.w), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.w), al1, l4_1); h4_1 = fma(vec4<f32>(d4.w), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.w), al1, l5_1); h5_1 = fma(vec4<f32>(d5.w), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.w), al1, l6_1); h6_1 = fma(vec4<f32>(d6.w), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.w), al1, l7_1); h7_1 = fma(vec4<f32>(d7.w), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.w), al0, l8_0); h8_0 = fma(vec4<f32>(d8.w), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.w), al1, l8_1); h8_1 = fma(vec4<f32>(d8.w), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.w), al0, l9_0); h9_0 = fma(vec4<f32>(d9.w), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.w), al1, l9_1); h9_1 = fma(vec4<f32>(d9.w), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.w), al0, l10_0); h10_0 = fma(vec4<f32>(d10.w), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.w), al1, l10_1); h10_1 = fma(vec4<f32>(d10.w), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.w), al0, l11_0); h11_0 = fma(vec4<f32>(d11.w), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.w), al1, l11_1); h11_1 = fma(vec4<f32>(d11.w), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.w), al0, l12_0); h12_0 = fma(vec4<f32>(d12.w), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.w), al1, l12_1); h12_1 = fma(vec4<f32>(d12.w), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.w), al0, l13_0); h13_0 = fma(vec4<f32>(d13.w), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.w), al1, l13_1); h13_1 = fma(vec4<f32>(d13.w), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.w), al0, l14_0); h14_0 = fma(vec4<f32>(d14.w), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.w), al1, l14_1); h14_1 = fma(vec4<f32>(d14.w), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.w), al0, l15_0); h15_0 = fma(vec4<f32>(d15.w), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.w), al1, l15_1); h15_1 = fma(vec4<f32>(d15.w), ah1, h15_1);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] += bkeep4(o0_1 * 4u) * l0_1;
+      dx4[o0_1 + 1u] += bkeep4(o0_1 * 4u + 4u) * h0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] += bkeep4(o1_1 * 4u) * l1_1;
+      dx4[o1_1 + 1u] += bkeep4(o1_1 * 4u + 4u) * h1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] += bkeep4(o2_1 * 4u) * l2_1;
+      dx4[o2_1 + 1u] += bkeep4(o2_1 * 4u + 4u) * h2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] += bkeep4(o3_1 * 4u) * l3_1;
+      dx4[o3_1 + 1u] += bkeep4(o3_1 * 4u + 4u) * h3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] += bkeep4(o4_1 * 4u) * l4_1;
+      dx4[o4_1 + 1u] += bkeep4(o4_1 * 4u + 4u) * h4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] += bkeep4(o5_1 * 4u) * l5_1;
+      dx4[o5_1 + 1u] += bkeep4(o5_1 * 4u + 4u) * h5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] += bkeep4(o6_1 * 4u) * l6_1;
+      dx4[o6_1 + 1u] += bkeep4(o6_1 * 4u + 4u) * h6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] += bkeep4(o7_1 * 4u) * l7_1;
+      dx4[o7_1 + 1u] += bkeep4(o7_1 * 4u + 4u) * h7_1;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] += bkeep4(o8_0 * 4u) * l8_0;
+      dx4[o8_0 + 1u] += bkeep4(o8_0 * 4u + 4u) * h8_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o8_1 = ((m0 + 8u) * KW + kw0 + 1u) * 2u;
+      dx4[o8_1] += bkeep4(o8_1 * 4u) * l8_1;
+      dx4[o8_1 + 1u] += bkeep4(o8_1 * 4u + 4u) * h8_1;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] += bkeep4(o9_0 * 4u) * l9_0;
+      dx4[o9_0 + 1u] += bkeep4(o9_0 * 4u + 4u) * h9_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o9_1 = ((m0 + 9u) * KW + kw0 + 1u) * 2u;
+      dx4[o9_1] += bkeep4(o9_1 * 4u) * l9_1;
+      dx4[o9_1 + 1u] += bkeep4(o9_1 * 4u + 4u) * h9_1;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] += bkeep4(o10_0 * 4u) * l10_0;
+      dx4[o10_0 + 1u] += bkeep4(o10_0 * 4u + 4u) * h10_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o10_1 = ((m0 + 10u) * KW + kw0 + 1u) * 2u;
+      dx4[o10_1] += bkeep4(o10_1 * 4u) * l10_1;
+      dx4[o10_1 + 1u] += bkeep4(o10_1 * 4u + 4u) * h10_1;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] += bkeep4(o11_0 * 4u) * l11_0;
+      dx4[o11_0 + 1u] += bkeep4(o11_0 * 4u + 4u) * h11_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o11_1 = ((m0 + 11u) * KW + kw0 + 1u) * 2u;
+      dx4[o11_1] += bkeep4(o11_1 * 4u) * l11_1;
+      dx4[o11_1 + 1u] += bkeep4(o11_1 * 4u + 4u) * h11_1;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] += bkeep4(o12_0 * 4u) * l12_0;
+      dx4[o12_0 + 1u] += bkeep4(o12_0 * 4u + 4u) * h12_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o12_1 = ((m0 + 12u) * KW + kw0 + 1u) * 2u;
+      dx4[o12_1] += bkeep4(o12_1 * 4u) * l12_1;
+      dx4[o12_1 + 1u] += bkeep4(o12_1 * 4u + 4u) * h12_1;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] += bkeep4(o13_0 * 4u) * l13_0;
+      dx4[o13_0 + 1u] += bkeep4(o13_0 * 4u + 4u) * h13_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o13_1 = ((m0 + 13u) * KW + kw0 + 1u) * 2u;
+      dx4[o13_1] += bkeep4(o13_1 * 4u) * l13_1;
+      dx4[o13_1 + 1u] += bkeep4(o13_1 * 4u + 4u) * h13_1;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] += bkeep4(o14_0 * 4u) * l14_0;
+      dx4[o14_0 + 1u] += bkeep4(o14_0 * 4u + 4u) * h14_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o14_1 = ((m0 + 14u) * KW + kw0 + 1u) * 2u;
+      dx4[o14_1] += bkeep4(o14_1 * 4u) * l14_1;
+      dx4[o14_1 + 1u] += bkeep4(o14_1 * 4u + 4u) * h14_1;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] += bkeep4(o15_0 * 4u) * l15_0;
+      dx4[o15_0 + 1u] += bkeep4(o15_0 * 4u + 4u) * h15_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
+      dx4[o15_1] += bkeep4(o15_1 * 4u) * l15_1;
+      dx4[o15_1 + 1u] += bkeep4(o15_1 * 4u + 4u) * h15_1;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm4_bwdvl_16x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * bp.gridX;
+  if (t >= bp.tiles) {
+    return;
+  }
+  let m0 = (t / bp.tilesX) * 16u;
+  let kw0 = (t % bp.tilesX) * 2u;
+  let KW = bp.KW;
+  let N = bp.N;
+  let dr0 = min(m0 + 0u, bp.M - 1u) * N;
+  let dr1 = min(m0 + 1u, bp.M - 1u) * N;
+  let dr2 = min(m0 + 2u, bp.M - 1u) * N;
+  let dr3 = min(m0 + 3u, bp.M - 1u) * N;
+  let dr4 = min(m0 + 4u, bp.M - 1u) * N;
+  let dr5 = min(m0 + 5u, bp.M - 1u) * N;
+  let dr6 = min(m0 + 6u, bp.M - 1u) * N;
+  let dr7 = min(m0 + 7u, bp.M - 1u) * N;
+  let dr8 = min(m0 + 8u, bp.M - 1u) * N;
+  let dr9 = min(m0 + 9u, bp.M - 1u) * N;
+  let dr10 = min(m0 + 10u, bp.M - 1u) * N;
+  let dr11 = min(m0 + 11u, bp.M - 1u) * N;
+  let dr12 = min(m0 + 12u, bp.M - 1u) * N;
+  let dr13 = min(m0 + 13u, bp.M - 1u) * N;
+  let dr14 = min(m0 + 14u, bp.M - 1u) * N;
+  let dr15 = min(m0 + 15u, bp.M - 1u) * N;
+  let kc0 = min(kw0 + 0u, KW - 1u);
+  let kc1 = min(kw0 + 1u, KW - 1u);
+  var a0_0 = vec4<f32>(); var b0_0 = vec4<f32>(); var a0_1 = vec4<f32>(); var b0_1 = vec4<f32>();
+  var a1_0 = vec4<f32>(); var b1_0 = vec4<f32>(); var a1_1 = vec4<f32>(); var b1_1 = vec4<f32>();
+  var a2_0 = vec4<f32>(); var b2_0 = vec4<f32>(); var a2_1 = vec4<f32>(); var b2_1 = vec4<f32>();
+  var a3_0 = vec4<f32>(); var b3_0 = vec4<f32>(); var a3_1 = vec4<f32>(); var b3_1 = vec4<f32>();
+  var a4_0 = vec4<f32>(); var b4_0 = vec4<f32>(); var a4_1 = vec4<f32>(); var b4_1 = vec4<f32>();
+  var a5_0 = vec4<f32>(); var b5_0 = vec4<f32>(); var a5_1 = vec4<f32>(); var b5_1 = vec4<f32>();
+  var a6_0 = vec4<f32>(); var b6_0 = vec4<f32>(); var a6_1 = vec4<f32>(); var b6_1 = vec4<f32>();
+  var a7_0 = vec4<f32>(); var b7_0 = vec4<f32>(); var a7_1 = vec4<f32>(); var b7_1 = vec4<f32>();
+  var a8_0 = vec4<f32>(); var b8_0 = vec4<f32>(); var a8_1 = vec4<f32>(); var b8_1 = vec4<f32>();
+  var a9_0 = vec4<f32>(); var b9_0 = vec4<f32>(); var a9_1 = vec4<f32>(); var b9_1 = vec4<f32>();
+  var a10_0 = vec4<f32>(); var b10_0 = vec4<f32>(); var a10_1 = vec4<f32>(); var b10_1 = vec4<f32>();
+  var a11_0 = vec4<f32>(); var b11_0 = vec4<f32>(); var a11_1 = vec4<f32>(); var b11_1 = vec4<f32>();
+  var a12_0 = vec4<f32>(); var b12_0 = vec4<f32>(); var a12_1 = vec4<f32>(); var b12_1 = vec4<f32>();
+  var a13_0 = vec4<f32>(); var b13_0 = vec4<f32>(); var a13_1 = vec4<f32>(); var b13_1 = vec4<f32>();
+  var a14_0 = vec4<f32>(); var b14_0 = vec4<f32>(); var a14_1 = vec4<f32>(); var b14_1 = vec4<f32>();
+  var a15_0 = vec4<f32>(); var b15_0 = vec4<f32>(); var a15_1 = vec4<f32>(); var b15_1 = vec4<f32>();
+  for (var n = 0u; n < N; n += 4u) {
+    let q0 = dy4[(dr0 + n) >> 2u];
+    let q1 = dy4[(dr1 + n) >> 2u];
+    let q2 = dy4[(dr2 + n) >> 2u];
+    let q3 = dy4[(dr3 + n) >> 2u];
+    let q4 = dy4[(dr4 + n) >> 2u];
+    let q5 = dy4[(dr5 + n) >> 2u];
+    let q6 = dy4[(dr6 + n) >> 2u];
+    let q7 = dy4[(dr7 + n) >> 2u];
+    let q8 = dy4[(dr8 + n) >> 2u];
+    let q9 = dy4[(dr9 + n) >> 2u];
+    let q10 = dy4[(dr10 + n) >> 2u];
+    let q11 = dy4[(dr11 + n) >> 2u];
+    let q12 = dy4[(dr12 + n) >> 2u];
+    let q13 = dy4[(dr13 + n) >> 2u];
+    let q14 = dy4[(dr14 + n) >> 2u];
+    let q15 = dy4[(dr15 + n) >> 2u];
+    {
+      let wi0 = (n + 0u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.x), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.x), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.x), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.x), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.x), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.x), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.x), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.x), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.x), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.x), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.x), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.x), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.x), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.x), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.x), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.x), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.x), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.x), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.x), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.x), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.x), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.x), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.x), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.x), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.x), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.x), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.x), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.x), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.x), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.x), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.x), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.x), hi0, b15_0);
+      let wi1 = (n + 0u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.x), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.x), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.x), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.x), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.x), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.x), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.x), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.x), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.x), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.x), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.x), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.x), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.x), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.x), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.x), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.x), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.x), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.x), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.x), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.x), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.x), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.x), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.x), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.x), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.x), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.x), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.x), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.x), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.x), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.x), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.x), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.x), hi1, b15_1);
+    }
+    {
+      let wi0 = (n + 1u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.y), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.y), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.y), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.y), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.y), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.y), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.y), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.y), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.y), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.y), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.y), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.y), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.y), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.y), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.y), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.y), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.y), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.y), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.y), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.y), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.y), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.y), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.y), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.y), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.y), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.y), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.y), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.y), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.y), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.y), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.y), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.y), hi0, b15_0);
+      let wi1 = (n + 1u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.y), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.y), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.y), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.y), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.y), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.y), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.y), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.y), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.y), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.y), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.y), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.y), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.y), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.y), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.y), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.y), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.y), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.y), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.y), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.y), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.y), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.y), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.y), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.y), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.y), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.y), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.y), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.y), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.y), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.y), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.y), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.y), hi1, b15_1);
+    }
+    {
+      let wi0 = (n + 2u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.z), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.z), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.z), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.z), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.z), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.z), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.z), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.z), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.z), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.z), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.z), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.z), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.z), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.z), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.z), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.z), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.z), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.z), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.z), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.z), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.z), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.z), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.z), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.z), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.z), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.z), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.z), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.z), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.z), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.z), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.z), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.z), hi0, b15_0);
+      let wi1 = (n + 2u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.z), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.z), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.z), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.z), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.z), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.z), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.z), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.z), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.z), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.z), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.z), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.z), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.z), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.z), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.z), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.z), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.z), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.z), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.z), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.z), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.z), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.z), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.z), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.z), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.z), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.z), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.z), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.z), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.z), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.z), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.z), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.z), hi1, b15_1);
+    }
+    {
+      let wi0 = (n + 3u) * KW + kc0;
+      let wd0 = bpacked[wi0];
+      let s0 = bscale((wi0 * 8u) >> bp.bsShift);
+      let lo0 = bcodes_lo(wd0) * s0;
+      let hi0 = bcodes_hi(wd0) * s0;
+      a0_0 = fma(vec4<f32>(q0.w), lo0, a0_0); b0_0 = fma(vec4<f32>(q0.w), hi0, b0_0);
+      a1_0 = fma(vec4<f32>(q1.w), lo0, a1_0); b1_0 = fma(vec4<f32>(q1.w), hi0, b1_0);
+      a2_0 = fma(vec4<f32>(q2.w), lo0, a2_0); b2_0 = fma(vec4<f32>(q2.w), hi0, b2_0);
+      a3_0 = fma(vec4<f32>(q3.w), lo0, a3_0); b3_0 = fma(vec4<f32>(q3.w), hi0, b3_0);
+      a4_0 = fma(vec4<f32>(q4.w), lo0, a4_0); b4_0 = fma(vec4<f32>(q4.w), hi0, b4_0);
+      a5_0 = fma(vec4<f32>(q5.w), lo0, a5_0); b5_0 = fma(vec4<f32>(q5.w), hi0, b5_0);
+      a6_0 = fma(vec4<f32>(q6.w), lo0, a6_0); b6_0 = fma(vec4<f32>(q6.w), hi0, b6_0);
+      a7_0 = fma(vec4<f32>(q7.w), lo0, a7_0); b7_0 = fma(vec4<f32>(q7.w), hi0, b7_0);
+      a8_0 = fma(vec4<f32>(q8.w), lo0, a8_0); b8_0 = fma(vec4<f32>(q8.w), hi0, b8_0);
+      a9_0 = fma(vec4<f32>(q9.w), lo0, a9_0); b9_0 = fma(vec4<f32>(q9.w), hi0, b9_0);
+      a10_0 = fma(vec4<f32>(q10.w), lo0, a10_0); b10_0 = fma(vec4<f32>(q10.w), hi0, b10_0);
+      a11_0 = fma(vec4<f32>(q11.w), lo0, a11_0); b11_0 = fma(vec4<f32>(q11.w), hi0, b11_0);
+      a12_0 = fma(vec4<f32>(q12.w), lo0, a12_0); b12_0 = fma(vec4<f32>(q12.w), hi0, b12_0);
+      a13_0 = fma(vec4<f32>(q13.w), lo0, a13_0); b13_0 = fma(vec4<f32>(q13.w), hi0, b13_0);
+      a14_0 = fma(vec4<f32>(q14.w), lo0, a14_0); b14_0 = fma(vec4<f32>(q14.w), hi0, b14_0);
+      a15_0 = fma(vec4<f32>(q15.w), lo0, a15_0); b15_0 = fma(vec4<f32>(q15.w), hi0, b15_0);
+      let wi1 = (n + 3u) * KW + kc1;
+      let wd1 = bpacked[wi1];
+      let s1 = bscale((wi1 * 8u) >> bp.bsShift);
+      let lo1 = bcodes_lo(wd1) * s1;
+      let hi1 = bcodes_hi(wd1) * s1;
+      a0_1 = fma(vec4<f32>(q0.w), lo1, a0_1); b0_1 = fma(vec4<f32>(q0.w), hi1, b0_1);
+      a1_1 = fma(vec4<f32>(q1.w), lo1, a1_1); b1_1 = fma(vec4<f32>(q1.w), hi1, b1_1);
+      a2_1 = fma(vec4<f32>(q2.w), lo1, a2_1); b2_1 = fma(vec4<f32>(q2.w), hi1, b2_1);
+      a3_1 = fma(vec4<f32>(q3.w), lo1, a3_1); b3_1 = fma(vec4<f32>(q3.w), hi1, b3_1);
+      a4_1 = fma(vec4<f32>(q4.w), lo1, a4_1); b4_1 = fma(vec4<f32>(q4.w), hi1, b4_1);
+      a5_1 = fma(vec4<f32>(q5.w), lo1, a5_1); b5_1 = fma(vec4<f32>(q5.w), hi1, b5_1);
+      a6_1 = fma(vec4<f32>(q6.w), lo1, a6_1); b6_1 = fma(vec4<f32>(q6.w), hi1, b6_1);
+      a7_1 = fma(vec4<f32>(q7.w), lo1, a7_1); b7_1 = fma(vec4<f32>(q7.w), hi1, b7_1);
+      a8_1 = fma(vec4<f32>(q8.w), lo1, a8_1); b8_1 = fma(vec4<f32>(q8.w), hi1, b8_1);
+      a9_1 = fma(vec4<f32>(q9.w), lo1, a9_1); b9_1 = fma(vec4<f32>(q9.w), hi1, b9_1);
+      a10_1 = fma(vec4<f32>(q10.w), lo1, a10_1); b10_1 = fma(vec4<f32>(q10.w), hi1, b10_1);
+      a11_1 = fma(vec4<f32>(q11.w), lo1, a11_1); b11_1 = fma(vec4<f32>(q11.w), hi1, b11_1);
+      a12_1 = fma(vec4<f32>(q12.w), lo1, a12_1); b12_1 = fma(vec4<f32>(q12.w), hi1, b12_1);
+      a13_1 = fma(vec4<f32>(q13.w), lo1, a13_1); b13_1 = fma(vec4<f32>(q13.w), hi1, b13_1);
+      a14_1 = fma(vec4<f32>(q14.w), lo1, a14_1); b14_1 = fma(vec4<f32>(q14.w), hi1, b14_1);
+      a15_1 = fma(vec4<f32>(q15.w), lo1, a15_1); b15_1 = fma(vec4<f32>(q15.w), hi1, b15_1);
+    }
+  }
+  let acc = bp.flag != 0u;
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] = select(vec4<f32>(), dx4[o0_0], acc) + a0_0;
+      dx4[o0_0 + 1u] = select(vec4<f32>(), dx4[o0_0 + 1u], acc) + b0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] = select(vec4<f32>(), dx4[o0_1], acc) + a0_1;
+      dx4[o0_1 + 1u] = select(vec4<f32>(), dx4[o0_1 + 1u], acc) + b0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] = select(vec4<f32>(), dx4[o1_0], acc) + a1_0;
+      dx4[o1_0 + 1u] = select(vec4<f32>(), dx4[o1_0 + 1u], acc) + b1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] = select(vec4<f32>(), dx4[o1_1], acc) + a1_1;
+      dx4[o1_1 + 1u] = select(vec4<f32>(), dx4[o1_1 + 1u], acc) + b1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] = select(vec4<f32>(), dx4[o2_0], acc) + a2_0;
+      dx4[o2_0 + 1u] = select(vec4<f32>(), dx4[o2_0 + 1u], acc) + b2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] = select(vec4<f32>(), dx4[o2_1], acc) + a2_1;
+      dx4[o2_1 + 1u] = select(vec4<f32>(), dx4[o2_1 + 1u], acc) + b2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] = select(vec4<f32>(), dx4[o3_0], acc) + a3_0;
+      dx4[o3_0 + 1u] = select(vec4<f32>(), dx4[o3_0 + 1u], acc) + b3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] = select(vec4<f32>(), dx4[o3_1], acc) + a3_1;
+      dx4[o3_1 + 1u] = select(vec4<f32>(), dx4[o3_1 + 1u], acc) + b3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] = select(vec4<f32>(), dx4[o4_0], acc) + a4_0;
+      dx4[o4_0 + 1u] = select(vec4<f32>(), dx4[o4_0 + 1u], acc) + b4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] = select(vec4<f32>(), dx4[o4_1], acc) + a4_1;
+      dx4[o4_1 + 1u] = select(vec4<f32>(), dx4[o4_1 + 1u], acc) + b4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] = select(vec4<f32>(), dx4[o5_0], acc) + a5_0;
+      dx4[o5_0 + 1u] = select(vec4<f32>(), dx4[o5_0 + 1u], acc) + b5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] = select(vec4<f32>(), dx4[o5_1], acc) + a5_1;
+      dx4[o5_1 + 1u] = select(vec4<f32>(), dx4[o5_1 + 1u], acc) + b5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] = select(vec4<f32>(), dx4[o6_0], acc) + a6_0;
+      dx4[o6_0 + 1u] = select(vec4<f32>(), dx4[o6_0 + 1u], acc) + b6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] = select(vec4<f32>(), dx4[o6_1], acc) + a6_1;
+      dx4[o6_1 + 1u] = select(vec4<f32>(), dx4[o6_1 + 1u], acc) + b6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] = select(vec4<f32>(), dx4[o7_0], acc) + a7_0;
+      dx4[o7_0 + 1u] = select(vec4<f32>(), dx4[o7_0 + 1u], acc) + b7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] = select(vec4<f32>(), dx4[o7_1], acc) + a7_1;
+      dx4[o7_1 + 1u] = select(vec4<f32>(), dx4[o7_1 + 1u], acc) + b7_1;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] = select(vec4<f32>(), dx4[o8_0], acc) + a8_0;
+      dx4[o8_0 + 1u] = select(vec4<f32>(), dx4[o8_0 + 1u], acc) + b8_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o8_1 = ((m0 + 8u) * KW + kw0 + 1u) * 2u;
+      dx4[o8_1] = select(vec4<f32>(), dx4[o8_1], acc) + a8_1;
+      dx4[o8_1 + 1u] = select(vec4<f32>(), dx4[o8_1 + 1u], acc) + b8_1;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] = select(vec4<f32>(), dx4[o9_0], acc) + a9_0;
+      dx4[o9_0 + 1u] = select(vec4<f32>(), dx4[o9_0 + 1u], acc) + b9_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o9_1 = ((m0 + 9u) * KW + kw0 + 1u) * 2u;
+      dx4[o9_1] = select(vec4<f32>(), dx4[o9_1], acc) + a9_1;
+      dx4[o9_1 + 1u] = select(vec4<f32>(), dx4[o9_1 + 1u], acc) + b9_1;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] = select(vec4<f32>(), dx4[o10_0], acc) + a10_0;
+      dx4[o10_0 + 1u] = select(vec4<f32>(), dx4[o10_0 + 1u], acc) + b10_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o10_1 = ((m0 + 10u) * KW + kw0 + 1u) * 2u;
+      dx4[o10_1] = select(vec4<f32>(), dx4[o10_1], acc) + a10_1;
+      dx4[o10_1 + 1u] = select(vec4<f32>(), dx4[o10_1 + 1u], acc) + b10_1;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] = select(vec4<f32>(), dx4[o11_0], acc) + a11_0;
+      dx4[o11_0 + 1u] = select(vec4<f32>(), dx4[o11_0 + 1u], acc) + b11_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o11_1 = ((m0 + 11u) * KW + kw0 + 1u) * 2u;
+      dx4[o11_1] = select(vec4<f32>(), dx4[o11_1], acc) + a11_1;
+      dx4[o11_1 + 1u] = select(vec4<f32>(), dx4[o11_1 + 1u], acc) + b11_1;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] = select(vec4<f32>(), dx4[o12_0], acc) + a12_0;
+      dx4[o12_0 + 1u] = select(vec4<f32>(), dx4[o12_0 + 1u], acc) + b12_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o12_1 = ((m0 + 12u) * KW + kw0 + 1u) * 2u;
+      dx4[o12_1] = select(vec4<f32>(), dx4[o12_1], acc) + a12_1;
+      dx4[o12_1 + 1u] = select(vec4<f32>(), dx4[o12_1 + 1u], acc) + b12_1;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] = select(vec4<f32>(), dx4[o13_0], acc) + a13_0;
+      dx4[o13_0 + 1u] = select(vec4<f32>(), dx4[o13_0 + 1u], acc) + b13_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o13_1 = ((m0 + 13u) * KW + kw0 + 1u) * 2u;
+      dx4[o13_1] = select(vec4<f32>(), dx4[o13_1], acc) + a13_1;
+      dx4[o13_1 + 1u] = select(vec4<f32>(), dx4[o13_1 + 1u], acc) + b13_1;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] = select(vec4<f32>(), dx4[o14_0], acc) + a14_0;
+      dx4[o14_0 + 1u] = select(vec4<f32>(), dx4[o14_0 + 1u], acc) + b14_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o14_1 = ((m0 + 14u) * KW + kw0 + 1u) * 2u;
+      dx4[o14_1] = select(vec4<f32>(), dx4[o14_1], acc) + a14_1;
+      dx4[o14_1 + 1u] = select(vec4<f32>(), dx4[o14_1 + 1u], acc) + b14_1;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] = select(vec4<f32>(), dx4[o15_0], acc) + a15_0;
+      dx4[o15_0 + 1u] = select(vec4<f32>(), dx4[o15_0 + 1u], acc) + b15_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
+      dx4[o15_1] = select(vec4<f32>(), dx4[o15_1], acc) + a15_1;
+      dx4[o15_1 + 1u] = select(vec4<f32>(), dx4[o15_1 + 1u], acc) + b15_1;
+    }
+  }
+  let R4 = bp.R4;
+  let K4 = KW * 2u;
+  let ac0 = bp.lOff + kc0 * 2u;
+  let ac1 = bp.lOff + kc1 * 2u;
+  let ur0 = min(m0 + 0u, bp.M - 1u) * R4;
+  let ur1 = min(m0 + 1u, bp.M - 1u) * R4;
+  let ur2 = min(m0 + 2u, bp.M - 1u) * R4;
+  let ur3 = min(m0 + 3u, bp.M - 1u) * R4;
+  let ur4 = min(m0 + 4u, bp.M - 1u) * R4;
+  let ur5 = min(m0 + 5u, bp.M - 1u) * R4;
+  let ur6 = min(m0 + 6u, bp.M - 1u) * R4;
+  let ur7 = min(m0 + 7u, bp.M - 1u) * R4;
+  let ur8 = min(m0 + 8u, bp.M - 1u) * R4;
+  let ur9 = min(m0 + 9u, bp.M - 1u) * R4;
+  let ur10 = min(m0 + 10u, bp.M - 1u) * R4;
+  let ur11 = min(m0 + 11u, bp.M - 1u) * R4;
+  let ur12 = min(m0 + 12u, bp.M - 1u) * R4;
+  let ur13 = min(m0 + 13u, bp.M - 1u) * R4;
+  let ur14 = min(m0 + 14u, bp.M - 1u) * R4;
+  let ur15 = min(m0 + 15u, bp.M - 1u) * R4;
+  var l0_0 = vec4<f32>(); var h0_0 = vec4<f32>(); var l0_1 = vec4<f32>(); var h0_1 = vec4<f32>();
+  var l1_0 = vec4<f32>(); var h1_0 = vec4<f32>(); var l1_1 = vec4<f32>(); var h1_1 = vec4<f32>();
+  var l2_0 = vec4<f32>(); var h2_0 = vec4<f32>(); var l2_1 = vec4<f32>(); var h2_1 = vec4<f32>();
+  var l3_0 = vec4<f32>(); var h3_0 = vec4<f32>(); var l3_1 = vec4<f32>(); var h3_1 = vec4<f32>();
+  var l4_0 = vec4<f32>(); var h4_0 = vec4<f32>(); var l4_1 = vec4<f32>(); var h4_1 = vec4<f32>();
+  var l5_0 = vec4<f32>(); var h5_0 = vec4<f32>(); var l5_1 = vec4<f32>(); var h5_1 = vec4<f32>();
+  var l6_0 = vec4<f32>(); var h6_0 = vec4<f32>(); var l6_1 = vec4<f32>(); var h6_1 = vec4<f32>();
+  var l7_0 = vec4<f32>(); var h7_0 = vec4<f32>(); var l7_1 = vec4<f32>(); var h7_1 = vec4<f32>();
+  var l8_0 = vec4<f32>(); var h8_0 = vec4<f32>(); var l8_1 = vec4<f32>(); var h8_1 = vec4<f32>();
+  var l9_0 = vec4<f32>(); var h9_0 = vec4<f32>(); var l9_1 = vec4<f32>(); var h9_1 = vec4<f32>();
+  var l10_0 = vec4<f32>(); var h10_0 = vec4<f32>(); var l10_1 = vec4<f32>(); var h10_1 = vec4<f32>();
+  var l11_0 = vec4<f32>(); var h11_0 = vec4<f32>(); var l11_1 = vec4<f32>(); var h11_1 = vec4<f32>();
+  var l12_0 = vec4<f32>(); var h12_0 = vec4<f32>(); var l12_1 = vec4<f32>(); var h12_1 = vec4<f32>();
+  var l13_0 = vec4<f32>(); var h13_0 = vec4<f32>(); var l13_1 = vec4<f32>(); var h13_1 = vec4<f32>();
+  var l14_0 = vec4<f32>(); var h14_0 = vec4<f32>(); var l14_1 = vec4<f32>(); var h14_1 = vec4<f32>();
+  var l15_0 = vec4<f32>(); var h15_0 = vec4<f32>(); var l15_1 = vec4<f32>(); var h15_1 = vec4<f32>();
+  for (var r = 0u; r < R4; r++) {
+    let d0 = bu4[ur0 + r];
+    let d1 = bu4[ur1 + r];
+    let d2 = bu4[ur2 + r];
+    let d3 = bu4[ur3 + r];
+    let d4 = bu4[ur4 + r];
+    let d5 = bu4[ur5 + r];
+    let d6 = bu4[ur6 + r];
+    let d7 = bu4[ur7 + r];
+    let d8 = bu4[ur8 + r];
+    let d9 = bu4[ur9 + r];
+    let d10 = bu4[ur10 + r];
+    let d11 = bu4[ur11 + r];
+    let d12 = bu4[ur12 + r];
+    let d13 = bu4[ur13 + r];
+    let d14 = bu4[ur14 + r];
+    let d15 = bu4[ur15 + r];
+    {
+      let row = (4u * r + 0u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.x), al0, l0_0); h0_0 = fma(vec4<f32>(d0.x), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.x), al1, l0_1); h0_1 = fma(vec4<f32>(d0.x), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.x), al0, l1_0); h1_0 = fma(vec4<f32>(d1.x), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.x), al1, l1_1); h1_1 = fma(vec4<f32>(d1.x), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.x), al0, l2_0); h2_0 = fma(vec4<f32>(d2.x), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.x), al1, l2_1); h2_1 = fma(vec4<f32>(d2.x), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.x), al0, l3_0); h3_0 = fma(vec4<f32>(d3.x), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.x), al1, l3_1); h3_1 = fma(vec4<f32>(d3.x), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.x), al0, l4_0); h4_0 = fma(vec4<f32>(d4.x), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.x), al1, l4_1); h4_1 = fma(vec4<f32>(d4.x), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.x), al0, l5_0); h5_0 = fma(vec4<f32>(d5.x), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.x), al1, l5_1); h5_1 = fma(vec4<f32>(d5.x), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.x), al0, l6_0); h6_0 = fma(vec4<f32>(d6.x), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.x), al1, l6_1); h6_1 = fma(vec4<f32>(d6.x), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.x), al0, l7_0); h7_0 = fma(vec4<f32>(d7.x), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.x), al1, l7_1); h7_1 = fma(vec4<f32>(d7.x), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.x), al0, l8_0); h8_0 = fma(vec4<f32>(d8.x), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.x), al1, l8_1); h8_1 = fma(vec4<f32>(d8.x), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.x), al0, l9_0); h9_0 = fma(vec4<f32>(d9.x), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.x), al1, l9_1); h9_1 = fma(vec4<f32>(d9.x), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.x), al0, l10_0); h10_0 = fma(vec4<f32>(d10.x), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.x), al1, l10_1); h10_1 = fma(vec4<f32>(d10.x), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.x), al0, l11_0); h11_0 = fma(vec4<f32>(d11.x), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.x), al1, l11_1); h11_1 = fma(vec4<f32>(d11.x), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.x), al0, l12_0); h12_0 = fma(vec4<f32>(d12.x), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.x), al1, l12_1); h12_1 = fma(vec4<f32>(d12.x), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.x), al0, l13_0); h13_0 = fma(vec4<f32>(d13.x), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.x), al1, l13_1); h13_1 = fma(vec4<f32>(d13.x), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.x), al0, l14_0); h14_0 = fma(vec4<f32>(d14.x), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.x), al1, l14_1); h14_1 = fma(vec4<f32>(d14.x), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.x), al0, l15_0); h15_0 = fma(vec4<f32>(d15.x), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.x), al1, l15_1); h15_1 = fma(vec4<f32>(d15.x), ah1, h15_1);
+    }
+    {
+      let row = (4u * r + 1u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.y), al0, l0_0); h0_0 = fma(vec4<f32>(d0.y), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.y), al1, l0_1); h0_1 = fma(vec4<f32>(d0.y), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.y), al0, l1_0); h1_0 = fma(vec4<f32>(d1.y), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.y), al1, l1_1); h1_1 = fma(vec4<f32>(d1.y), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.y), al0, l2_0); h2_0 = fma(vec4<f32>(d2.y), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.y), al1, l2_1); h2_1 = fma(vec4<f32>(d2.y), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.y), al0, l3_0); h3_0 = fma(vec4<f32>(d3.y), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.y), al1, l3_1); h3_1 = fma(vec4<f32>(d3.y), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.y), al0, l4_0); h4_0 = fma(vec4<f32>(d4.y), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.y), al1, l4_1); h4_1 = fma(vec4<f32>(d4.y), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.y), al0, l5_0); h5_0 = fma(vec4<f32>(d5.y), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.y), al1, l5_1); h5_1 = fma(vec4<f32>(d5.y), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.y), al0, l6_0); h6_0 = fma(vec4<f32>(d6.y), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.y), al1, l6_1); h6_1 = fma(vec4<f32>(d6.y), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.y), al0, l7_0); h7_0 = fma(vec4<f32>(d7.y), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.y), al1, l7_1); h7_1 = fma(vec4<f32>(d7.y), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.y), al0, l8_0); h8_0 = fma(vec4<f32>(d8.y), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.y), al1, l8_1); h8_1 = fma(vec4<f32>(d8.y), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.y), al0, l9_0); h9_0 = fma(vec4<f32>(d9.y), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.y), al1, l9_1); h9_1 = fma(vec4<f32>(d9.y), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.y), al0, l10_0); h10_0 = fma(vec4<f32>(d10.y), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.y), al1, l10_1); h10_1 = fma(vec4<f32>(d10.y), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.y), al0, l11_0); h11_0 = fma(vec4<f32>(d11.y), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.y), al1, l11_1); h11_1 = fma(vec4<f32>(d11.y), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.y), al0, l12_0); h12_0 = fma(vec4<f32>(d12.y), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.y), al1, l12_1); h12_1 = fma(vec4<f32>(d12.y), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.y), al0, l13_0); h13_0 = fma(vec4<f32>(d13.y), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.y), al1, l13_1); h13_1 = fma(vec4<f32>(d13.y), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.y), al0, l14_0); h14_0 = fma(vec4<f32>(d14.y), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.y), al1, l14_1); h14_1 = fma(vec4<f32>(d14.y), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.y), al0, l15_0); h15_0 = fma(vec4<f32>(d15.y), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.y), al1, l15_1); h15_1 = fma(vec4<f32>(d15.y), ah1, h15_1);
+    }
+    {
+      let row = (4u * r + 2u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.z), al0, l0_0); h0_0 = fma(vec4<f32>(d0.z), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.z), al1, l0_1); h0_1 = fma(vec4<f32>(d0.z), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.z), al0, l1_0); h1_0 = fma(vec4<f32>(d1.z), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.z), al1, l1_1); h1_1 = fma(vec4<f32>(d1.z), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.z), al0, l2_0); h2_0 = fma(vec4<f32>(d2.z), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.z), al1, l2_1); h2_1 = fma(vec4<f32>(d2.z), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.z), al0, l3_0); h3_0 = fma(vec4<f32>(d3.z), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.z), al1, l3_1); h3_1 = fma(vec4<f32>(d3.z), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.z), al0, l4_0); h4_0 = fma(vec4<f32>(d4.z), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.z), al1, l4_1); h4_1 = fma(vec4<f32>(d4.z), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.z), al0, l5_0); h5_0 = fma(vec4<f32>(d5.z), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.z), al1, l5_1); h5_1 = fma(vec4<f32>(d5.z), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.z), al0, l6_0); h6_0 = fma(vec4<f32>(d6.z), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.z), al1, l6_1); h6_1 = fma(vec4<f32>(d6.z), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.z), al0, l7_0); h7_0 = fma(vec4<f32>(d7.z), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.z), al1, l7_1); h7_1 = fma(vec4<f32>(d7.z), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.z), al0, l8_0); h8_0 = fma(vec4<f32>(d8.z), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.z), al1, l8_1); h8_1 = fma(vec4<f32>(d8.z), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.z), al0, l9_0); h9_0 = fma(vec4<f32>(d9.z), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.z), al1, l9_1); h9_1 = fma(vec4<f32>(d9.z), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.z), al0, l10_0); h10_0 = fma(vec4<f32>(d10.z), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.z), al1, l10_1); h10_1 = fma(vec4<f32>(d10.z), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.z), al0, l11_0); h11_0 = fma(vec4<f32>(d11.z), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.z), al1, l11_1); h11_1 = fma(vec4<f32>(d11.z), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.z), al0, l12_0); h12_0 = fma(vec4<f32>(d12.z), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.z), al1, l12_1); h12_1 = fma(vec4<f32>(d12.z), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.z), al0, l13_0); h13_0 = fma(vec4<f32>(d13.z), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.z), al1, l13_1); h13_1 = fma(vec4<f32>(d13.z), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.z), al0, l14_0); h14_0 = fma(vec4<f32>(d14.z), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.z), al1, l14_1); h14_1 = fma(vec4<f32>(d14.z), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.z), al0, l15_0); h15_0 = fma(vec4<f32>(d15.z), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.z), al1, l15_1); h15_1 = fma(vec4<f32>(d15.z), ah1, h15_1);
+    }
+    {
+      let row = (4u * r + 3u) * K4;
+      let al0 = ba4[row + ac0]; let ah0 = ba4[row + ac0 + 1u];
+      let al1 = ba4[row + ac1]; let ah1 = ba4[row + ac1 + 1u];
+      l0_0 = fma(vec4<f32>(d0.w), al0, l0_0); h0_0 = fma(vec4<f32>(d0.w), ah0, h0_0); l0_1 = fma(vec4<f32>(d0.w), al1, l0_1); h0_1 = fma(vec4<f32>(d0.w), ah1, h0_1);
+      l1_0 = fma(vec4<f32>(d1.w), al0, l1_0); h1_0 = fma(vec4<f32>(d1.w), ah0, h1_0); l1_1 = fma(vec4<f32>(d1.w), al1, l1_1); h1_1 = fma(vec4<f32>(d1.w), ah1, h1_1);
+      l2_0 = fma(vec4<f32>(d2.w), al0, l2_0); h2_0 = fma(vec4<f32>(d2.w), ah0, h2_0); l2_1 = fma(vec4<f32>(d2.w), al1, l2_1); h2_1 = fma(vec4<f32>(d2.w), ah1, h2_1);
+      l3_0 = fma(vec4<f32>(d3.w), al0, l3_0); h3_0 = fma(vec4<f32>(d3.w), ah0, h3_0); l3_1 = fma(vec4<f32>(d3.w), al1, l3_1); h3_1 = fma(vec4<f32>(d3.w), ah1, h3_1);
+      l4_0 = fma(vec4<f32>(d4.w), al0, l4_0); h4_0 = fma(vec4<f32>(d4.w), ah0, h4_0); l4_1 = fma(vec4<f32>(d4.w), al1, l4_1); h4_1 = fma(vec4<f32>(d4.w), ah1, h4_1);
+      l5_0 = fma(vec4<f32>(d5.w), al0, l5_0); h5_0 = fma(vec4<f32>(d5.w), ah0, h5_0); l5_1 = fma(vec4<f32>(d5.w), al1, l5_1); h5_1 = fma(vec4<f32>(d5.w), ah1, h5_1);
+      l6_0 = fma(vec4<f32>(d6.w), al0, l6_0); h6_0 = fma(vec4<f32>(d6.w), ah0, h6_0); l6_1 = fma(vec4<f32>(d6.w), al1, l6_1); h6_1 = fma(vec4<f32>(d6.w), ah1, h6_1);
+      l7_0 = fma(vec4<f32>(d7.w), al0, l7_0); h7_0 = fma(vec4<f32>(d7.w), ah0, h7_0); l7_1 = fma(vec4<f32>(d7.w), al1, l7_1); h7_1 = fma(vec4<f32>(d7.w), ah1, h7_1);
+      l8_0 = fma(vec4<f32>(d8.w), al0, l8_0); h8_0 = fma(vec4<f32>(d8.w), ah0, h8_0); l8_1 = fma(vec4<f32>(d8.w), al1, l8_1); h8_1 = fma(vec4<f32>(d8.w), ah1, h8_1);
+      l9_0 = fma(vec4<f32>(d9.w), al0, l9_0); h9_0 = fma(vec4<f32>(d9.w), ah0, h9_0); l9_1 = fma(vec4<f32>(d9.w), al1, l9_1); h9_1 = fma(vec4<f32>(d9.w), ah1, h9_1);
+      l10_0 = fma(vec4<f32>(d10.w), al0, l10_0); h10_0 = fma(vec4<f32>(d10.w), ah0, h10_0); l10_1 = fma(vec4<f32>(d10.w), al1, l10_1); h10_1 = fma(vec4<f32>(d10.w), ah1, h10_1);
+      l11_0 = fma(vec4<f32>(d11.w), al0, l11_0); h11_0 = fma(vec4<f32>(d11.w), ah0, h11_0); l11_1 = fma(vec4<f32>(d11.w), al1, l11_1); h11_1 = fma(vec4<f32>(d11.w), ah1, h11_1);
+      l12_0 = fma(vec4<f32>(d12.w), al0, l12_0); h12_0 = fma(vec4<f32>(d12.w), ah0, h12_0); l12_1 = fma(vec4<f32>(d12.w), al1, l12_1); h12_1 = fma(vec4<f32>(d12.w), ah1, h12_1);
+      l13_0 = fma(vec4<f32>(d13.w), al0, l13_0); h13_0 = fma(vec4<f32>(d13.w), ah0, h13_0); l13_1 = fma(vec4<f32>(d13.w), al1, l13_1); h13_1 = fma(vec4<f32>(d13.w), ah1, h13_1);
+      l14_0 = fma(vec4<f32>(d14.w), al0, l14_0); h14_0 = fma(vec4<f32>(d14.w), ah0, h14_0); l14_1 = fma(vec4<f32>(d14.w), al1, l14_1); h14_1 = fma(vec4<f32>(d14.w), ah1, h14_1);
+      l15_0 = fma(vec4<f32>(d15.w), al0, l15_0); h15_0 = fma(vec4<f32>(d15.w), ah0, h15_0); l15_1 = fma(vec4<f32>(d15.w), al1, l15_1); h15_1 = fma(vec4<f32>(d15.w), ah1, h15_1);
+    }
+  }
+  if (m0 + 0u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o0_0 = ((m0 + 0u) * KW + kw0 + 0u) * 2u;
+      dx4[o0_0] += bkeep4(o0_0 * 4u) * l0_0;
+      dx4[o0_0 + 1u] += bkeep4(o0_0 * 4u + 4u) * h0_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o0_1 = ((m0 + 0u) * KW + kw0 + 1u) * 2u;
+      dx4[o0_1] += bkeep4(o0_1 * 4u) * l0_1;
+      dx4[o0_1 + 1u] += bkeep4(o0_1 * 4u + 4u) * h0_1;
+    }
+  }
+  if (m0 + 1u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o1_0 = ((m0 + 1u) * KW + kw0 + 0u) * 2u;
+      dx4[o1_0] += bkeep4(o1_0 * 4u) * l1_0;
+      dx4[o1_0 + 1u] += bkeep4(o1_0 * 4u + 4u) * h1_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o1_1 = ((m0 + 1u) * KW + kw0 + 1u) * 2u;
+      dx4[o1_1] += bkeep4(o1_1 * 4u) * l1_1;
+      dx4[o1_1 + 1u] += bkeep4(o1_1 * 4u + 4u) * h1_1;
+    }
+  }
+  if (m0 + 2u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o2_0 = ((m0 + 2u) * KW + kw0 + 0u) * 2u;
+      dx4[o2_0] += bkeep4(o2_0 * 4u) * l2_0;
+      dx4[o2_0 + 1u] += bkeep4(o2_0 * 4u + 4u) * h2_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o2_1 = ((m0 + 2u) * KW + kw0 + 1u) * 2u;
+      dx4[o2_1] += bkeep4(o2_1 * 4u) * l2_1;
+      dx4[o2_1 + 1u] += bkeep4(o2_1 * 4u + 4u) * h2_1;
+    }
+  }
+  if (m0 + 3u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o3_0 = ((m0 + 3u) * KW + kw0 + 0u) * 2u;
+      dx4[o3_0] += bkeep4(o3_0 * 4u) * l3_0;
+      dx4[o3_0 + 1u] += bkeep4(o3_0 * 4u + 4u) * h3_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o3_1 = ((m0 + 3u) * KW + kw0 + 1u) * 2u;
+      dx4[o3_1] += bkeep4(o3_1 * 4u) * l3_1;
+      dx4[o3_1 + 1u] += bkeep4(o3_1 * 4u + 4u) * h3_1;
+    }
+  }
+  if (m0 + 4u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o4_0 = ((m0 + 4u) * KW + kw0 + 0u) * 2u;
+      dx4[o4_0] += bkeep4(o4_0 * 4u) * l4_0;
+      dx4[o4_0 + 1u] += bkeep4(o4_0 * 4u + 4u) * h4_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o4_1 = ((m0 + 4u) * KW + kw0 + 1u) * 2u;
+      dx4[o4_1] += bkeep4(o4_1 * 4u) * l4_1;
+      dx4[o4_1 + 1u] += bkeep4(o4_1 * 4u + 4u) * h4_1;
+    }
+  }
+  if (m0 + 5u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o5_0 = ((m0 + 5u) * KW + kw0 + 0u) * 2u;
+      dx4[o5_0] += bkeep4(o5_0 * 4u) * l5_0;
+      dx4[o5_0 + 1u] += bkeep4(o5_0 * 4u + 4u) * h5_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o5_1 = ((m0 + 5u) * KW + kw0 + 1u) * 2u;
+      dx4[o5_1] += bkeep4(o5_1 * 4u) * l5_1;
+      dx4[o5_1 + 1u] += bkeep4(o5_1 * 4u + 4u) * h5_1;
+    }
+  }
+  if (m0 + 6u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o6_0 = ((m0 + 6u) * KW + kw0 + 0u) * 2u;
+      dx4[o6_0] += bkeep4(o6_0 * 4u) * l6_0;
+      dx4[o6_0 + 1u] += bkeep4(o6_0 * 4u + 4u) * h6_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o6_1 = ((m0 + 6u) * KW + kw0 + 1u) * 2u;
+      dx4[o6_1] += bkeep4(o6_1 * 4u) * l6_1;
+      dx4[o6_1 + 1u] += bkeep4(o6_1 * 4u + 4u) * h6_1;
+    }
+  }
+  if (m0 + 7u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o7_0 = ((m0 + 7u) * KW + kw0 + 0u) * 2u;
+      dx4[o7_0] += bkeep4(o7_0 * 4u) * l7_0;
+      dx4[o7_0 + 1u] += bkeep4(o7_0 * 4u + 4u) * h7_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o7_1 = ((m0 + 7u) * KW + kw0 + 1u) * 2u;
+      dx4[o7_1] += bkeep4(o7_1 * 4u) * l7_1;
+      dx4[o7_1 + 1u] += bkeep4(o7_1 * 4u + 4u) * h7_1;
+    }
+  }
+  if (m0 + 8u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o8_0 = ((m0 + 8u) * KW + kw0 + 0u) * 2u;
+      dx4[o8_0] += bkeep4(o8_0 * 4u) * l8_0;
+      dx4[o8_0 + 1u] += bkeep4(o8_0 * 4u + 4u) * h8_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o8_1 = ((m0 + 8u) * KW + kw0 + 1u) * 2u;
+      dx4[o8_1] += bkeep4(o8_1 * 4u) * l8_1;
+      dx4[o8_1 + 1u] += bkeep4(o8_1 * 4u + 4u) * h8_1;
+    }
+  }
+  if (m0 + 9u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o9_0 = ((m0 + 9u) * KW + kw0 + 0u) * 2u;
+      dx4[o9_0] += bkeep4(o9_0 * 4u) * l9_0;
+      dx4[o9_0 + 1u] += bkeep4(o9_0 * 4u + 4u) * h9_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o9_1 = ((m0 + 9u) * KW + kw0 + 1u) * 2u;
+      dx4[o9_1] += bkeep4(o9_1 * 4u) * l9_1;
+      dx4[o9_1 + 1u] += bkeep4(o9_1 * 4u + 4u) * h9_1;
+    }
+  }
+  if (m0 + 10u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o10_0 = ((m0 + 10u) * KW + kw0 + 0u) * 2u;
+      dx4[o10_0] += bkeep4(o10_0 * 4u) * l10_0;
+      dx4[o10_0 + 1u] += bkeep4(o10_0 * 4u + 4u) * h10_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o10_1 = ((m0 + 10u) * KW + kw0 + 1u) * 2u;
+      dx4[o10_1] += bkeep4(o10_1 * 4u) * l10_1;
+      dx4[o10_1 + 1u] += bkeep4(o10_1 * 4u + 4u) * h10_1;
+    }
+  }
+  if (m0 + 11u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o11_0 = ((m0 + 11u) * KW + kw0 + 0u) * 2u;
+      dx4[o11_0] += bkeep4(o11_0 * 4u) * l11_0;
+      dx4[o11_0 + 1u] += bkeep4(o11_0 * 4u + 4u) * h11_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o11_1 = ((m0 + 11u) * KW + kw0 + 1u) * 2u;
+      dx4[o11_1] += bkeep4(o11_1 * 4u) * l11_1;
+      dx4[o11_1 + 1u] += bkeep4(o11_1 * 4u + 4u) * h11_1;
+    }
+  }
+  if (m0 + 12u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o12_0 = ((m0 + 12u) * KW + kw0 + 0u) * 2u;
+      dx4[o12_0] += bkeep4(o12_0 * 4u) * l12_0;
+      dx4[o12_0 + 1u] += bkeep4(o12_0 * 4u + 4u) * h12_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o12_1 = ((m0 + 12u) * KW + kw0 + 1u) * 2u;
+      dx4[o12_1] += bkeep4(o12_1 * 4u) * l12_1;
+      dx4[o12_1 + 1u] += bkeep4(o12_1 * 4u + 4u) * h12_1;
+    }
+  }
+  if (m0 + 13u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o13_0 = ((m0 + 13u) * KW + kw0 + 0u) * 2u;
+      dx4[o13_0] += bkeep4(o13_0 * 4u) * l13_0;
+      dx4[o13_0 + 1u] += bkeep4(o13_0 * 4u + 4u) * h13_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o13_1 = ((m0 + 13u) * KW + kw0 + 1u) * 2u;
+      dx4[o13_1] += bkeep4(o13_1 * 4u) * l13_1;
+      dx4[o13_1 + 1u] += bkeep4(o13_1 * 4u + 4u) * h13_1;
+    }
+  }
+  if (m0 + 14u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o14_0 = ((m0 + 14u) * KW + kw0 + 0u) * 2u;
+      dx4[o14_0] += bkeep4(o14_0 * 4u) * l14_0;
+      dx4[o14_0 + 1u] += bkeep4(o14_0 * 4u + 4u) * h14_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o14_1 = ((m0 + 14u) * KW + kw0 + 1u) * 2u;
+      dx4[o14_1] += bkeep4(o14_1 * 4u) * l14_1;
+      dx4[o14_1 + 1u] += bkeep4(o14_1 * 4u + 4u) * h14_1;
+    }
+  }
+  if (m0 + 15u < bp.M) {
+    if (kw0 + 0u < KW) {
+      let o15_0 = ((m0 + 15u) * KW + kw0 + 0u) * 2u;
+      dx4[o15_0] += bkeep4(o15_0 * 4u) * l15_0;
+      dx4[o15_0 + 1u] += bkeep4(o15_0 * 4u + 4u) * h15_0;
+    }
+    if (kw0 + 1u < KW) {
+      let o15_1 = ((m0 + 15u) * KW + kw0 + 1u) * 2u;
+      dx4[o15_1] += bkeep4(o15_1 * 4u) * l15_1;
+      dx4[o15_1 + 1u] += bkeep4(o15_1 * 4u + 4u) * h15_1;
     }
   }
 }

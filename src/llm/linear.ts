@@ -1,15 +1,16 @@
 // Frozen base linear layers on the GPU: y = x·Wᵀ (+ b) with W [out, in], and the input gradient
 // dx = dy·W. Two kinds behind one interface: full precision (f32 W, gemm.wgsl) and 4-bit
 // (NF4/FP4 packed W dequantized in registers, matmul4.wgsl). No weight gradient: the base is
-// frozen; LoRA adds its own path on top (lora.ts): its expansion s·u·Bᵀ is handed to the forward,
-// which fuses it into the 4-bit product's epilogue where the kernels and device allow (one dispatch,
-// y written once) and otherwise adds it with a gemm.
+// frozen; LoRA adds its own path on top (lora.ts): its expansion s·u·Bᵀ is handed to the forward
+// and its input gradient dropout(du·A) to the backward, which fuse them into the 4-bit products'
+// epilogues where the kernels and device allow (one dispatch, y / dx written once) and otherwise add
+// them with a gemm.
 //
 // Buffers: x [T, in], y [T, out], dy [T, out], dx [T, in], f32 row-major.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { gemm } from '../nn/gemm.ts';
-import type { Linear4, LoraEpilogue } from '../quant/gpu/matmul4.ts';
+import type { Linear4, LoraEpilogue, LoraGradEpilogue } from '../quant/gpu/matmul4.ts';
 import type { GpuQuant4 } from '../quant/gpu/gpu-quant.ts';
 
 export interface FrozenLinear {
@@ -20,8 +21,8 @@ export interface FrozenLinear {
   readonly bytes: number;
   /** y = x·Wᵀ (+ b) (+ lora.scale · u·Bᵀ), overwriting y. */
   forward(rt: GpuRuntime, x: GPUBuffer, y: GPUBuffer, T: number, lora?: LoraEpilogue): void;
-  /** dx = dy·W, or dx += dy·W when `accumulate`. */
-  backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void;
+  /** dx = dy·W, or dx += dy·W when `accumulate` (+ dropout(du·A), a LoRA input gradient). */
+  backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean, lora?: LoraGradEpilogue): void;
   destroy(): void;
 }
 
@@ -34,6 +35,12 @@ export function addBias(rt: GpuRuntime, y: GPUBuffer, bias: GPUBuffer, ones: GPU
 /** y[T, out] += e.scale · u[T, r]·B[out, r]ᵀ as its own product (where no kernel fuses it). */
 export function addLoraExpansion(rt: GpuRuntime, y: GPUBuffer, e: LoraEpilogue, T: number, out: number): void {
   gemm(rt, e.u, e.params, y, { M: T, N: out, K: e.r, transB: true, alpha: e.scale, beta: 1, offB: e.offset });
+}
+
+/** dx[T, in] += dropout(du[T, r]·A[r, in]) as its own product (where no kernel fuses it). */
+export function addLoraInputGrad(rt: GpuRuntime, dx: GPUBuffer, e: LoraGradEpilogue, T: number, inF: number): void {
+  const dropout = e.dropout && { on: 'C' as const, ...e.dropout };
+  gemm(rt, e.du, e.params, dx, { M: T, N: inF, K: e.r, beta: 1, offB: e.offset, dropout });
 }
 
 export class F32Linear implements FrozenLinear {
@@ -61,8 +68,9 @@ export class F32Linear implements FrozenLinear {
     if (lora) addLoraExpansion(rt, y, lora, T, this.outFeatures);
   }
 
-  backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void {
+  backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean, lora?: LoraGradEpilogue): void {
     gemm(rt, dy, this.weight, dx, { M: T, N: this.inFeatures, K: this.outFeatures, beta: accumulate ? 1 : 0 });
+    if (lora) addLoraInputGrad(rt, dx, lora, T, this.inFeatures);
   }
 
   private onesFor(rt: GpuRuntime, T: number): GPUBuffer {
@@ -112,8 +120,13 @@ export class Quant4Linear implements FrozenLinear {
     if (lora) addLoraExpansion(rt, y, lora, T, this.outFeatures);
   }
 
-  backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean): void {
+  backward(rt: GpuRuntime, dy: GPUBuffer, dx: GPUBuffer, T: number, accumulate: boolean, lora?: LoraGradEpilogue): void {
+    if (lora && this.lin.fusesLoraGrad(rt, lora)) {
+      this.lin.matmulBackward(rt, dy, T, dx, accumulate, lora);
+      return;
+    }
     this.lin.matmulBackward(rt, dy, T, dx, accumulate);
+    if (lora) addLoraInputGrad(rt, dx, lora, T, this.inFeatures);
   }
 
   destroy(): void {

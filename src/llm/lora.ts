@@ -10,14 +10,16 @@
 // Backward (given dy [T, out]):       gB += s · dyᵀ·u            [out, r]
 //                                     du  = s · dy·B             [T, r]
 //                                     gA += duᵀ·dropout(x)       [r, in]
-//                                     dx += dropout(du·A)        [T, in]  (same mask as forward)
+//                                     dx += dropout(du·A)        [T, in]  (same mask as forward;
+//                                                                        `inputGrad`: the frozen
+//                                                                        linear's backward adds it)
 // Dropout is fused into the products (gemm.wgsl): the mask of element (t, i) of x comes from the
 // counter RNG keyed by (seed, micro-step, layer, module), so the backward regenerates the
 // forward's mask and no dropped copy of x is ever stored.
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { gemm } from '../nn/gemm.ts';
-import type { LoraEpilogue } from '../quant/gpu/matmul4.ts';
+import type { LoraEpilogue, LoraGradEpilogue } from '../quant/gpu/matmul4.ts';
 import { LORA_TARGETS, peftLoraName, type LoraTarget } from '../model/names.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { targetShape } from '../model/names.ts';
@@ -127,30 +129,24 @@ export class LoraAdapter {
   }
 
   /**
-   * Accumulates gA, gB and adds the LoRA path's input gradient into dx (unless null). Must follow the
-   * forward (or project) of the same module and micro-step: `u` is what it left, and the dropout
-   * mask is regenerated. Scratch: du [T·r] floats.
+   * Accumulates gA and gB, leaving du = s·dy·B [T, r] in `du` for the input gradient (`inputGrad`).
+   * Must follow the forward (or project) of the same module and micro-step: `u` is what it left, and
+   * the dropout mask is regenerated.
    */
-  backward(
-    rt: GpuRuntime,
-    m: LoraModule,
-    x: GPUBuffer,
-    dy: GPUBuffer,
-    dx: GPUBuffer | null,
-    T: number,
-    microStep: number | null,
-    u: GPUBuffer,
-    scratch: { du: GPUBuffer },
-  ): void {
+  backward(rt: GpuRuntime, m: LoraModule, x: GPUBuffer, dy: GPUBuffer, T: number, microStep: number | null, u: GPUBuffer, du: GPUBuffer): void {
     const s = this.scale;
     // gB[out, r] += s · dyᵀ[out, T] · u[T, r]
     gemm(rt, dy, u, m.grads, { M: m.outF, N: m.r, K: T, transA: true, alpha: s, beta: 1, offC: m.aSize });
     // du[T, r] = s · dy[T, out] · B[out, r]
-    gemm(rt, dy, m.params, scratch.du, { M: T, N: m.r, K: m.outF, alpha: s, offB: m.aSize });
+    gemm(rt, dy, m.params, du, { M: T, N: m.r, K: m.outF, alpha: s, offB: m.aSize });
     // gA[r, in] += duᵀ[r, T] · dropout(x)[T, in]
-    gemm(rt, scratch.du, x, m.grads, { M: m.r, N: m.inF, K: T, transA: true, beta: 1, dropout: this.drop('B', m, microStep) });
-    // dx[T, in] += dropout(du[T, r] · A[r, in])
-    if (dx) gemm(rt, scratch.du, m.params, dx, { M: T, N: m.inF, K: m.r, beta: 1, dropout: this.drop('C', m, microStep) });
+    gemm(rt, du, x, m.grads, { M: m.r, N: m.inF, K: T, transA: true, beta: 1, dropout: this.drop('B', m, microStep) });
+  }
+
+  /** The input gradient dx += dropout(du·A) [T, in] of module m (after `backward` left du), for the frozen linear's backward to add. */
+  inputGrad(m: LoraModule, du: GPUBuffer, microStep: number | null): LoraGradEpilogue {
+    const d = this.drop('C', m, microStep);
+    return { du, params: m.params, offset: 0, r: m.r, dropout: d && { key: d.key, p: d.p } };
   }
 
   /** Zeroes every gradient buffer. */

@@ -203,8 +203,10 @@ describe(`GPU model vs float64 reference (${style === 'adapter' ? "this adapter'
     model.destroy();
   });
 
-  it('LoRA dropout: loss and gradients match the reference run with the same masks', async () => {
-    const { config, weights, model } = await gpuModel('llama');
+  for (const quant of ['none', 'nf4'] as const)
+  it(`LoRA dropout (${quant === 'nf4' ? 'NF4 base, masks in the fused 4-bit epilogues' : 'f32 base'}): loss and gradients match the reference run with the same masks`, async () => {
+    const { config, weights: exact, model } = await gpuModel('llama', quant);
+    const weights = quant === 'nf4' ? dequantized(config, exact) : exact;
     const tensors = randomLoraTensors(config, R, LORA_TARGETS, { seed: 12, std: 0.2 });
     const p = 0.25;
     const seed = 77;

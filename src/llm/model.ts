@@ -391,11 +391,11 @@ export class GpuModel {
    * input gradient (layer 0's q/k/v: nothing below them trains).
    */
   private linearBack(l: number, t: LoraTarget, x: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer | null, acc: boolean, a: Activations, opts: StepOptions): void {
-    if (dx) this.layers[l]!.linears[t].backward(this.rt, dy, dx, a.T, acc);
-    const m = opts.lora?.get(l, t);
-    if (m) {
-      opts.lora!.backward(this.rt, m, x, dy, dx, a.T, opts.microStep ?? null, a.loraU(this.slot(l), t), { du: a.loraDu });
-    }
+    const lora = opts.lora;
+    const m = lora?.get(l, t);
+    const microStep = opts.microStep ?? null;
+    if (m) lora!.backward(this.rt, m, x, dy, a.T, microStep, a.loraU(this.slot(l), t), a.loraDu);
+    if (dx) this.layers[l]!.linears[t].backward(this.rt, dy, dx, a.T, acc, m ? lora!.inputGrad(m, a.loraDu, microStep) : undefined);
   }
 
   /** Which set of per-layer buffers layer l uses: its own, or the one shared set under checkpointing. */

@@ -11,6 +11,7 @@ import { gpuCheckAbsmax, gpuDequantize4, gpuDoubleQuantize, gpuQuantize4, readQu
 import { Linear4, type Linear4Kernels } from './matmul4.ts';
 import { BWD_TILES, FWD_TILES, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS } from './wgsl-gen.ts';
 import { copyF32, matmulF32 } from './matmul-f32.ts';
+import { dropoutKeep, dropoutThreshold } from '../../train/rng.ts';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -237,6 +238,54 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     expect(mv.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(rt.device.limits.maxStorageBuffersPerShaderStage >= 10);
     expect(any.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(false);
     [mv, any].forEach((l) => l.destroy());
+    b.destroy();
+  });
+
+  it('the LoRA input gradient fused into every backward tile: dX (+)= dY·W + dropout(du·A)', async () => {
+    const N = 36; // vec4 dY reads need N % 4 == 0
+    const K = 136;
+    const configs = BWD_TILES.flatMap(([tm, tkw]) => [false, true].map((vec) => ({ tm, tkw, wg: 16, vec })));
+    for (const [i, bwd] of configs.entries()) {
+      const r = i % 2 ? 8 : 4;
+      const { deq, data } = makeWeight({ type: 'nf4', blocksize: 64, dq: i % 3 === 0, N, K, seed: 140 + i });
+      const lin = Linear4.upload(rt, data, { kernels: { bwd } });
+      const AB = randn(r * K + N * r, 150 + i); // a module's [A | B]
+      const params = rt.upload(AB);
+      const p = i % 2 ? 0.25 : 0;
+      const dropout = p ? { key: 1234 + i, p } : undefined;
+      const threshold = dropoutThreshold(p);
+      const keep = (e: number) => (p ? (dropoutKeep(dropout!.key, e, threshold) ? Math.fround(1 / (1 - p)) : 0) : 1);
+      for (const [M, accumulate] of [[3, false], [17, true], [33, i % 3 === 1]] as const) {
+        const dy = randn(M * N, 160 + M);
+        const du = randn(M * r, 170 + M);
+        const prior = randn(M * K, 180 + M);
+        const dxb = rt.upload(accumulate ? prior : new Float32Array(M * K).fill(Number.NaN));
+        const dub = rt.upload(du);
+        const epi = { du: dub, params, offset: 0, r, dropout };
+        expect(lin.fusesLoraGrad(rt, epi)).toBe(true);
+        lin.matmulBackward(rt, rt.upload(dy), M, dxb, accumulate, epi);
+        const base = refProduct(dy, M, N, K, (n, k) => deq[n * K + k]!);
+        const lora = refProduct(du, M, r, K, (j, k) => AB[j * K + k]!);
+        const ref = {
+          out: base.out.map((v, e) => v + keep(e) * lora.out[e]! + (accumulate ? prior[e]! : 0)),
+          mag: base.mag.map((v, e) => v + keep(e) * lora.mag[e]! + (accumulate ? Math.abs(prior[e]!) : 0)),
+        };
+        expectClose(await rt.readF32(dxb, M * K), ref, `bwd ${JSON.stringify(bwd)} r=${r} p=${p} M=${M} acc=${accumulate}`);
+        if (p) expect(ref.out.some((_, e) => keep(e) === 0)).toBe(true); // the mask did drop something
+        dxb.destroy();
+        dub.destroy();
+      }
+      params.destroy();
+      lin.destroy();
+    }
+    // what cannot fuse: K % 8 != 0 (half-word and any-K kernels), a rank off the vec4 grid
+    const b = rt.create(4096);
+    const half = Linear4.upload(rt, makeWeight({ type: 'nf4', blocksize: 64, dq: false, N: 8, K: 172, seed: 190 }).data);
+    expect(half.fusesLoraGrad(rt, { du: b, params: b, offset: 0, r: 4 })).toBe(false);
+    const word = Linear4.upload(rt, makeWeight({ type: 'nf4', blocksize: 64, dq: false, N: 8, K: 64, seed: 191 }).data);
+    expect(word.fusesLoraGrad(rt, { du: b, params: b, offset: 0, r: 6 })).toBe(false);
+    expect(() => word.matmulBackward(rt, b, 2, b, false, { du: b, params: b, offset: 0, r: 6 })).toThrow(/cannot fuse/);
+    [half, word].forEach((l) => l.destroy());
     b.destroy();
   });
 

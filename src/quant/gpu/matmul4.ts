@@ -2,7 +2,8 @@
 // plain or double-quantized, uploaded once) with fused dequantize-in-registers products:
 //   matmul          y[M,N]  = x[M,K] · Wᵀ (+ bias) (+ s·u·Bᵀ, a LoRA expansion fused in the epilogue)
 //   matvec          y[1,N]  = x[1,K] · Wᵀ (+ bias)      (decode; memory-bandwidth bound)
-//   matmulBackward  dX[M,K] = dY[M,N] · W               (gradients through the frozen layer)
+//   matmulBackward  dX[M,K] = dY[M,N] · W               (gradients through the frozen layer;
+//                   + dropout(du·A), a LoRA input gradient fused in the epilogue)
 // Kernels: shaders/matmul4.wgsl. K % 8 == 0 takes the word-aligned fast kernels (each u32 word = 8
 // consecutive k of one row); any other K takes the per-element kernels.
 
@@ -15,7 +16,8 @@ import {
   type Quant4Data,
 } from './gpu-quant.ts';
 import { checkFwdTile, pickFwdTile, type TileConfig } from './matmul-f32.ts';
-import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdvEntry, fwdEntry, fwdHalfEntry, fwdLoraEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
+import { dropoutThreshold } from '../../train/rng.ts';
+import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdLoraEntry, bwdvEntry, fwdEntry, fwdHalfEntry, fwdLoraEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
 
@@ -52,8 +54,31 @@ export interface LoraEpilogue {
   scale: number;
 }
 
-/** Storage buffers the LoRA-epilogue kernels bind (x, W, absmax, y, bias, nested, map, lut, u, B). */
+/**
+ * A LoRA input gradient dX += dropout(du·A) to fuse into the backward product's epilogue: du [M, r]
+ * f32 and A [r, K] f32 at float offset `offset` of `params`; `dropout` is the module's mask on the
+ * product (the forward's mask on x, regenerated), absent without dropout.
+ */
+export interface LoraGradEpilogue {
+  du: GPUBuffer;
+  params: GPUBuffer;
+  offset: number;
+  r: number;
+  dropout?: { key: number; p: number };
+}
+
+/** Storage buffers the LoRA-epilogue kernels bind: forward x, W, absmax, y, bias, nested, map, lut, u, B; backward one fewer (no bias). */
 const LORA_EPILOGUE_BINDINGS = 10;
+const LORA_GRAD_EPILOGUE_BINDINGS = 9;
+
+/** The epilogue words of the params (R4, lOff, lScale, lKey, lThreshold). */
+interface EpilogueWords {
+  r: number;
+  offset: number;
+  scale: number;
+  key: number;
+  threshold: number;
+}
 
 /** Kernel configuration of a Linear4; a missing entry is chosen per adapter and shape. */
 export interface Linear4Kernels {
@@ -193,7 +218,7 @@ export class Linear4 {
   }
 
   /** `unit`: elements per step of the K loop, 8 (words) or 4 (half-words; KW then counts halves). */
-  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8, lora?: LoraEpilogue): GPUBuffer {
+  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8, lora?: EpilogueWords): GPUBuffer {
     const w = this.weight;
     const nested = w.nested;
     const K = this.K;
@@ -219,8 +244,10 @@ export class Linear4 {
         lora ? lora.r / 4 : 0,
         lora ? lora.offset / 4 : 0,
         lora ? lora.scale : 0,
+        lora ? lora.key >>> 0 : 0,
+        lora ? lora.threshold : 0,
       ],
-      'uuuuuuuuuufuuuuf',
+      'uuuuuuuuuufuuuufuu',
     );
   }
 
@@ -265,7 +292,8 @@ export class Linear4 {
     const tiles = Math.ceil(M / tile.tm) * tilesX;
     const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
     const [absmax, nested, map] = this.scaleBindings(rt);
-    const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias, half ? 4 : 8, lora);
+    const words = lora ? { r: lora.r, offset: lora.offset, scale: lora.scale, key: 0, threshold: 0 } : undefined;
+    const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias, half ? 4 : 8, words);
     const h = helperBuffers(rt);
     const entry = lora ? fwdLoraEntry(tile.tm, tile.tn, half) : fast ? fwdEntry(tile.tm, tile.tn) : half ? fwdHalfEntry(tile.tm, tile.tn) : 'mm4_any';
     rt.dispatch(
@@ -302,12 +330,23 @@ export class Linear4 {
   }
 
   /**
-   * dX[M,K] = dY[M,N] · W, or dX += dY·W with `accumulate` (into `out`). dy: M*N f32. Returns `out`
-   * or a new buffer of M*K floats.
+   * Whether matmulBackward can fuse this LoRA input gradient: the word-aligned kernels (K % 8 == 0),
+   * rank and A's offset multiples of 4, N > 0, and a device allowing 9 storage buffers per stage.
    */
-  matmulBackward(rt: GpuRuntime, dy: GPUBuffer, M: number, out?: GPUBuffer, accumulate = false): GPUBuffer {
+  fusesLoraGrad(rt: GpuRuntime, e: LoraGradEpilogue): boolean {
+    if (this.K % 8 !== 0 || this.N === 0) return false;
+    return e.r % 4 === 0 && e.offset % 4 === 0 && rt.device.limits.maxStorageBuffersPerShaderStage >= LORA_GRAD_EPILOGUE_BINDINGS;
+  }
+
+  /**
+   * dX[M,K] = dY[M,N] · W, or dX += dY·W with `accumulate` (into `out`), plus dropout(du·A) with a
+   * `lora` epilogue (only where fusesLoraGrad says so). dy: M*N f32. Returns `out` or a new buffer
+   * of M*K floats.
+   */
+  matmulBackward(rt: GpuRuntime, dy: GPUBuffer, M: number, out?: GPUBuffer, accumulate = false, lora?: LoraGradEpilogue): GPUBuffer {
     const { N, K } = this;
     if (accumulate && !out) throw new Error('matmulBackward: accumulate needs an output buffer');
+    if (lora && !this.fusesLoraGrad(rt, lora)) throw new Error(`Linear4: this backward (K=${K}, r=${lora.r}) cannot fuse a LoRA epilogue`);
     const dx = out ?? rt.create(M * K * 4, 'linear4-dx');
     if (M === 0 || K === 0) return dx;
     if (N === 0) {
@@ -322,9 +361,12 @@ export class Linear4 {
       const tilesX = Math.ceil(K / 8 / t.tkw);
       const tiles = Math.ceil(M / t.tm) * tilesX;
       const [gx, gy] = grid(rt, Math.ceil(tiles / t.wg));
-      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate);
+      const d = lora?.dropout;
+      const words = lora && { r: lora.r, offset: lora.offset, scale: d ? 1 / (1 - d.p) : 1, key: d?.key ?? 0, threshold: d ? dropoutThreshold(d.p) : 0 };
+      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate, 8, words);
       const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
-      rt.dispatch(MATMUL4_SHADER, vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
+      const entry = lora ? bwdLoraEntry(t.tm, t.tkw, vec) : vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw);
+      rt.dispatch(MATMUL4_SHADER, entry, [params, ...bindings, ...(lora ? [lora.du, lora.params] : [])], [gx, gy], { WG: t.wg, DQ });
     } else if (K % 4 === 0) {
       const t = this.kernels.halfBwd ?? { tm: usesCpuKernels(rt) && M >= 16 ? 16 : 4, wg: 64 };
       if (!HALF_BWD_ROWS.includes(t.tm)) throw new Error(`half-word backward with ${t.tm} rows is not generated`);
