@@ -279,6 +279,19 @@ fn store_row(m: u32, n0: u32, v: vec4<f32>) {
   }
 }
 
+// A 4×4 block of C is a Quad too (four rows over n): c + x·y, row i of c gaining row i of x (over
+// four k) times the four rows of y.
+fn mquad(c: Quad, x: Quad, y: Quad) -> Quad {
+  return Quad(madd(c.r0, x.r0, y), madd(c.r1, x.r1, y), madd(c.r2, x.r2, y), madd(c.r3, x.r3, y));
+}
+
+fn store_quad(m0: u32, n0: u32, c: Quad) {
+  store_row(m0, n0, c.r0);
+  store_row(m0 + 1u, n0, c.r1);
+  store_row(m0 + 2u, n0, c.r2);
+  store_row(m0 + 3u, n0, c.r3);
+}
+
 // 4×4 tile of C per invocation (tiles = ceil(M/4) · ceil(N/4)).
 @compute @workgroup_size(WG)
 fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -288,22 +301,11 @@ fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let m0 = (t / p.tilesN) * 4u;
   let n0 = (t % p.tilesN) * 4u;
-  var ca = vec4<f32>();  // C[m0 + i, n0..n0+3] for i = a, b, c, d
-  var cb = vec4<f32>();
-  var cc = vec4<f32>();
-  var cd = vec4<f32>();
+  var c = Quad();
   for (var k = p.k0; k < p.k1; k += 4u) {
-    let x = a_quad(m0, k);
-    let y = b_quad(k, n0);
-    ca = madd(ca, x.r0, y);
-    cb = madd(cb, x.r1, y);
-    cc = madd(cc, x.r2, y);
-    cd = madd(cd, x.r3, y);
+    c = mquad(c, a_quad(m0, k), b_quad(k, n0));
   }
-  store_row(m0 + 0u, n0, ca);
-  store_row(m0 + 1u, n0, cb);
-  store_row(m0 + 2u, n0, cc);
-  store_row(m0 + 3u, n0, cd);
+  store_quad(m0, n0, c);
 }
 
 // 4×8 tile of C per invocation (tiles = ceil(M/4) · ceil(N/8)): each A quad feeds two B quads.
@@ -316,36 +318,16 @@ fn gemm_v4w(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = (t / p.tilesN) * 4u;
   let n0 = (t % p.tilesN) * 8u;
   let n1 = n0 + 4u;
-  var ca = vec4<f32>();
-  var cb = vec4<f32>();
-  var cc = vec4<f32>();
-  var cd = vec4<f32>();
-  var ea = vec4<f32>();  // columns n1..n1+3
-  var eb = vec4<f32>();
-  var ec = vec4<f32>();
-  var ed = vec4<f32>();
+  var c = Quad(); // columns n0..n0+3
+  var e = Quad(); // columns n1..n1+3
   for (var k = p.k0; k < p.k1; k += 4u) {
     let x = a_quad(m0, k);
-    let y = b_quad(k, n0);
-    let z = b_quad(k, min(n1, p.N - 1u));
-    ca = madd(ca, x.r0, y);
-    cb = madd(cb, x.r1, y);
-    cc = madd(cc, x.r2, y);
-    cd = madd(cd, x.r3, y);
-    ea = madd(ea, x.r0, z);
-    eb = madd(eb, x.r1, z);
-    ec = madd(ec, x.r2, z);
-    ed = madd(ed, x.r3, z);
+    c = mquad(c, x, b_quad(k, n0));
+    e = mquad(e, x, b_quad(k, min(n1, p.N - 1u)));
   }
-  store_row(m0 + 0u, n0, ca);
-  store_row(m0 + 1u, n0, cb);
-  store_row(m0 + 2u, n0, cc);
-  store_row(m0 + 3u, n0, cd);
+  store_quad(m0, n0, c);
   if (n1 < p.N) {
-    store_row(m0 + 0u, n1, ea);
-    store_row(m0 + 1u, n1, eb);
-    store_row(m0 + 2u, n1, ec);
-    store_row(m0 + 3u, n1, ed);
+    store_quad(m0, n1, e);
   }
 }
 
@@ -361,60 +343,24 @@ fn gemm_v4x(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m1 = m0 + 4u;
   let n0 = (t % p.tilesN) * 8u;
   let n1 = n0 + 4u;
-  var ca = vec4<f32>();  // rows m0.., columns n0..
-  var cb = vec4<f32>();
-  var cc = vec4<f32>();
-  var cd = vec4<f32>();
-  var ea = vec4<f32>();  // rows m0.., columns n1..
-  var eb = vec4<f32>();
-  var ec = vec4<f32>();
-  var ed = vec4<f32>();
-  var fa = vec4<f32>();  // rows m1.., columns n0..
-  var fb = vec4<f32>();
-  var fc = vec4<f32>();
-  var fd = vec4<f32>();
-  var ga = vec4<f32>();  // rows m1.., columns n1..
-  var gb = vec4<f32>();
-  var gc = vec4<f32>();
-  var gd = vec4<f32>();
+  var c = Quad(); // rows m0.., columns n0..
+  var e = Quad(); // rows m0.., columns n1..
+  var f = Quad(); // rows m1.., columns n0..
+  var g = Quad(); // rows m1.., columns n1..
   for (var k = p.k0; k < p.k1; k += 4u) {
     let x = a_quad(m0, k);
     let w = a_quad(min(m1, p.M - 1u), k);
     let y = b_quad(k, n0);
     let z = b_quad(k, min(n1, p.N - 1u));
-    ca = madd(ca, x.r0, y);
-    cb = madd(cb, x.r1, y);
-    cc = madd(cc, x.r2, y);
-    cd = madd(cd, x.r3, y);
-    ea = madd(ea, x.r0, z);
-    eb = madd(eb, x.r1, z);
-    ec = madd(ec, x.r2, z);
-    ed = madd(ed, x.r3, z);
-    fa = madd(fa, w.r0, y);
-    fb = madd(fb, w.r1, y);
-    fc = madd(fc, w.r2, y);
-    fd = madd(fd, w.r3, y);
-    ga = madd(ga, w.r0, z);
-    gb = madd(gb, w.r1, z);
-    gc = madd(gc, w.r2, z);
-    gd = madd(gd, w.r3, z);
+    c = mquad(c, x, y);
+    e = mquad(e, x, z);
+    f = mquad(f, w, y);
+    g = mquad(g, w, z);
   }
-  store_row(m0 + 0u, n0, ca);
-  store_row(m0 + 1u, n0, cb);
-  store_row(m0 + 2u, n0, cc);
-  store_row(m0 + 3u, n0, cd);
-  store_row(m1 + 0u, n0, fa);
-  store_row(m1 + 1u, n0, fb);
-  store_row(m1 + 2u, n0, fc);
-  store_row(m1 + 3u, n0, fd);
+  store_quad(m0, n0, c);
+  store_quad(m1, n0, f);
   if (n1 < p.N) {
-    store_row(m0 + 0u, n1, ea);
-    store_row(m0 + 1u, n1, eb);
-    store_row(m0 + 2u, n1, ec);
-    store_row(m0 + 3u, n1, ed);
-    store_row(m1 + 0u, n1, ga);
-    store_row(m1 + 1u, n1, gb);
-    store_row(m1 + 2u, n1, gc);
-    store_row(m1 + 3u, n1, gd);
+    store_quad(m0, n1, e);
+    store_quad(m1, n1, g);
   }
 }
