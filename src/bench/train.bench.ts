@@ -162,9 +162,10 @@ export function forwardProducts(c: ModelConfig, T: number, r: number): ForwardPr
 /**
  * The rate the forward pass's own products reach, each timed alone with the fastest of the
  * reference kernels at its exact shape (frozen linears: NF4 fused, register-tiled f32 or gemm;
- * LoRA products and the head: register-tiled f32 or gemm): total FLOPs over total time. It bounds
- * what a step of this model can reach on this runtime whatever else the step does (attention,
- * norms, optimizer only add time), so a step ratio above this ceiling's ratio is out of reach.
+ * LoRA products and the head: register-tiled f32 or gemm): total FLOPs over total time. Attention,
+ * norms and the optimizer only add time, so a step of this model is not to be expected above this
+ * rate on this runtime (the LoRA epilogues fused into the 4-bit products are the one way a step can
+ * beat a product timed alone).
  */
 async function productsCeiling(rt: GpuRuntime, c: ModelConfig, T: number, r: number, quick: boolean): Promise<number> {
   let flops = 0;
