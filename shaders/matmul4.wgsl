@@ -8,7 +8,8 @@
 //   mm4_any       the same for any K (per-element nibble addressing; slower)
 //   mm4l_TMxTN, mm4hl_TMxTN   mm4_TMxTN / mm4h_TMxTN plus a LoRA expansion in the epilogue:
 //                 y = x·Wᵀ (+ bias) + s · u·Bᵀ with u [M,R] (lu4) and B [N,R] at lOff of lb4 (R % 4 == 0),
-//                 so y is written once (10 storage bindings: hosts use them only where the limit allows)
+//                 so y is written once, as vec4 rows (N % 4 == 0; 10 storage bindings: hosts use
+//                 them only where the limit allows)
 //   mv4_TN        y[1,N]  = x[1,K] · Wᵀ (+ bias)   decode, K % 8 == 0; TN rows per team of KSPLIT threads,
 //                 thread t takes scale segments t, t + KSPLIT, ... (one scale load per segment)
 //   mv4c_TN       the same with thread t taking words t, t + KSPLIT, ... (coalesced; a scale load per word)
@@ -67,7 +68,8 @@ override DQ: bool = false;
 @group(0) @binding(8) var<storage, read> dqmap: array<f32, 256>;
 // mm4_any reads x as scalars
 @group(0) @binding(2) var<storage, read> xs: array<f32>;
-// the LoRA epilogue's u [M, R] and the module's [A | B] parameters
+// the LoRA-epilogue tiles write y as vec4 (N % 4 == 0) and read u [M, R] and the module's [A | B]
+@group(0) @binding(5) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read> lu4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> lb4: array<vec4<f32>>;
 
@@ -2900,10 +2902,17 @@ fn mm4l_1x4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b3 = lb4[br3 + r] * p.lScale;
     a0_3 += dot(u0, b3);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -3000,22 +3009,29 @@ fn mm4l_4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
     a2_3 += dot(u2, b3);
     a3_3 += dot(u3, b3);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -3164,38 +3180,45 @@ fn mm4l_8x4(@builtin(global_invocation_id) gid: vec3<u32>) {
     a6_3 += dot(u6, b3);
     a7_3 += dot(u7, b3);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 4u, n0 + 0u, a4_0);
-  out_y(m0 + 4u, n0 + 1u, a4_1);
-  out_y(m0 + 4u, n0 + 2u, a4_2);
-  out_y(m0 + 4u, n0 + 3u, a4_3);
-  out_y(m0 + 5u, n0 + 0u, a5_0);
-  out_y(m0 + 5u, n0 + 1u, a5_1);
-  out_y(m0 + 5u, n0 + 2u, a5_2);
-  out_y(m0 + 5u, n0 + 3u, a5_3);
-  out_y(m0 + 6u, n0 + 0u, a6_0);
-  out_y(m0 + 6u, n0 + 1u, a6_1);
-  out_y(m0 + 6u, n0 + 2u, a6_2);
-  out_y(m0 + 6u, n0 + 3u, a6_3);
-  out_y(m0 + 7u, n0 + 0u, a7_0);
-  out_y(m0 + 7u, n0 + 1u, a7_1);
-  out_y(m0 + 7u, n0 + 2u, a7_2);
-  out_y(m0 + 7u, n0 + 3u, a7_3);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -3348,38 +3371,38 @@ fn mm4l_4x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     a2_7 += dot(u2, b7);
     a3_7 += dot(u3, b7);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 0u, n0 + 4u, a0_4);
-  out_y(m0 + 0u, n0 + 5u, a0_5);
-  out_y(m0 + 0u, n0 + 6u, a0_6);
-  out_y(m0 + 0u, n0 + 7u, a0_7);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 1u, n0 + 4u, a1_4);
-  out_y(m0 + 1u, n0 + 5u, a1_5);
-  out_y(m0 + 1u, n0 + 6u, a1_6);
-  out_y(m0 + 1u, n0 + 7u, a1_7);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 2u, n0 + 4u, a2_4);
-  out_y(m0 + 2u, n0 + 5u, a2_5);
-  out_y(m0 + 2u, n0 + 6u, a2_6);
-  out_y(m0 + 2u, n0 + 7u, a2_7);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 3u, n0 + 4u, a3_4);
-  out_y(m0 + 3u, n0 + 5u, a3_5);
-  out_y(m0 + 3u, n0 + 6u, a3_6);
-  out_y(m0 + 3u, n0 + 7u, a3_7);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.flag != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -3616,70 +3639,58 @@ fn mm4l_8x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     a6_7 += dot(u6, b7);
     a7_7 += dot(u7, b7);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 0u, n0 + 4u, a0_4);
-  out_y(m0 + 0u, n0 + 5u, a0_5);
-  out_y(m0 + 0u, n0 + 6u, a0_6);
-  out_y(m0 + 0u, n0 + 7u, a0_7);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 1u, n0 + 4u, a1_4);
-  out_y(m0 + 1u, n0 + 5u, a1_5);
-  out_y(m0 + 1u, n0 + 6u, a1_6);
-  out_y(m0 + 1u, n0 + 7u, a1_7);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 2u, n0 + 4u, a2_4);
-  out_y(m0 + 2u, n0 + 5u, a2_5);
-  out_y(m0 + 2u, n0 + 6u, a2_6);
-  out_y(m0 + 2u, n0 + 7u, a2_7);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 3u, n0 + 4u, a3_4);
-  out_y(m0 + 3u, n0 + 5u, a3_5);
-  out_y(m0 + 3u, n0 + 6u, a3_6);
-  out_y(m0 + 3u, n0 + 7u, a3_7);
-  out_y(m0 + 4u, n0 + 0u, a4_0);
-  out_y(m0 + 4u, n0 + 1u, a4_1);
-  out_y(m0 + 4u, n0 + 2u, a4_2);
-  out_y(m0 + 4u, n0 + 3u, a4_3);
-  out_y(m0 + 4u, n0 + 4u, a4_4);
-  out_y(m0 + 4u, n0 + 5u, a4_5);
-  out_y(m0 + 4u, n0 + 6u, a4_6);
-  out_y(m0 + 4u, n0 + 7u, a4_7);
-  out_y(m0 + 5u, n0 + 0u, a5_0);
-  out_y(m0 + 5u, n0 + 1u, a5_1);
-  out_y(m0 + 5u, n0 + 2u, a5_2);
-  out_y(m0 + 5u, n0 + 3u, a5_3);
-  out_y(m0 + 5u, n0 + 4u, a5_4);
-  out_y(m0 + 5u, n0 + 5u, a5_5);
-  out_y(m0 + 5u, n0 + 6u, a5_6);
-  out_y(m0 + 5u, n0 + 7u, a5_7);
-  out_y(m0 + 6u, n0 + 0u, a6_0);
-  out_y(m0 + 6u, n0 + 1u, a6_1);
-  out_y(m0 + 6u, n0 + 2u, a6_2);
-  out_y(m0 + 6u, n0 + 3u, a6_3);
-  out_y(m0 + 6u, n0 + 4u, a6_4);
-  out_y(m0 + 6u, n0 + 5u, a6_5);
-  out_y(m0 + 6u, n0 + 6u, a6_6);
-  out_y(m0 + 6u, n0 + 7u, a6_7);
-  out_y(m0 + 7u, n0 + 0u, a7_0);
-  out_y(m0 + 7u, n0 + 1u, a7_1);
-  out_y(m0 + 7u, n0 + 2u, a7_2);
-  out_y(m0 + 7u, n0 + 3u, a7_3);
-  out_y(m0 + 7u, n0 + 4u, a7_4);
-  out_y(m0 + 7u, n0 + 5u, a7_5);
-  out_y(m0 + 7u, n0 + 6u, a7_6);
-  out_y(m0 + 7u, n0 + 7u, a7_7);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.flag != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -4084,134 +4095,98 @@ fn mm4l_16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     a14_7 += dot(u14, b7);
     a15_7 += dot(u15, b7);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 0u, n0 + 4u, a0_4);
-  out_y(m0 + 0u, n0 + 5u, a0_5);
-  out_y(m0 + 0u, n0 + 6u, a0_6);
-  out_y(m0 + 0u, n0 + 7u, a0_7);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 1u, n0 + 4u, a1_4);
-  out_y(m0 + 1u, n0 + 5u, a1_5);
-  out_y(m0 + 1u, n0 + 6u, a1_6);
-  out_y(m0 + 1u, n0 + 7u, a1_7);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 2u, n0 + 4u, a2_4);
-  out_y(m0 + 2u, n0 + 5u, a2_5);
-  out_y(m0 + 2u, n0 + 6u, a2_6);
-  out_y(m0 + 2u, n0 + 7u, a2_7);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 3u, n0 + 4u, a3_4);
-  out_y(m0 + 3u, n0 + 5u, a3_5);
-  out_y(m0 + 3u, n0 + 6u, a3_6);
-  out_y(m0 + 3u, n0 + 7u, a3_7);
-  out_y(m0 + 4u, n0 + 0u, a4_0);
-  out_y(m0 + 4u, n0 + 1u, a4_1);
-  out_y(m0 + 4u, n0 + 2u, a4_2);
-  out_y(m0 + 4u, n0 + 3u, a4_3);
-  out_y(m0 + 4u, n0 + 4u, a4_4);
-  out_y(m0 + 4u, n0 + 5u, a4_5);
-  out_y(m0 + 4u, n0 + 6u, a4_6);
-  out_y(m0 + 4u, n0 + 7u, a4_7);
-  out_y(m0 + 5u, n0 + 0u, a5_0);
-  out_y(m0 + 5u, n0 + 1u, a5_1);
-  out_y(m0 + 5u, n0 + 2u, a5_2);
-  out_y(m0 + 5u, n0 + 3u, a5_3);
-  out_y(m0 + 5u, n0 + 4u, a5_4);
-  out_y(m0 + 5u, n0 + 5u, a5_5);
-  out_y(m0 + 5u, n0 + 6u, a5_6);
-  out_y(m0 + 5u, n0 + 7u, a5_7);
-  out_y(m0 + 6u, n0 + 0u, a6_0);
-  out_y(m0 + 6u, n0 + 1u, a6_1);
-  out_y(m0 + 6u, n0 + 2u, a6_2);
-  out_y(m0 + 6u, n0 + 3u, a6_3);
-  out_y(m0 + 6u, n0 + 4u, a6_4);
-  out_y(m0 + 6u, n0 + 5u, a6_5);
-  out_y(m0 + 6u, n0 + 6u, a6_6);
-  out_y(m0 + 6u, n0 + 7u, a6_7);
-  out_y(m0 + 7u, n0 + 0u, a7_0);
-  out_y(m0 + 7u, n0 + 1u, a7_1);
-  out_y(m0 + 7u, n0 + 2u, a7_2);
-  out_y(m0 + 7u, n0 + 3u, a7_3);
-  out_y(m0 + 7u, n0 + 4u, a7_4);
-  out_y(m0 + 7u, n0 + 5u, a7_5);
-  out_y(m0 + 7u, n0 + 6u, a7_6);
-  out_y(m0 + 7u, n0 + 7u, a7_7);
-  out_y(m0 + 8u, n0 + 0u, a8_0);
-  out_y(m0 + 8u, n0 + 1u, a8_1);
-  out_y(m0 + 8u, n0 + 2u, a8_2);
-  out_y(m0 + 8u, n0 + 3u, a8_3);
-  out_y(m0 + 8u, n0 + 4u, a8_4);
-  out_y(m0 + 8u, n0 + 5u, a8_5);
-  out_y(m0 + 8u, n0 + 6u, a8_6);
-  out_y(m0 + 8u, n0 + 7u, a8_7);
-  out_y(m0 + 9u, n0 + 0u, a9_0);
-  out_y(m0 + 9u, n0 + 1u, a9_1);
-  out_y(m0 + 9u, n0 + 2u, a9_2);
-  out_y(m0 + 9u, n0 + 3u, a9_3);
-  out_y(m0 + 9u, n0 + 4u, a9_4);
-  out_y(m0 + 9u, n0 + 5u, a9_5);
-  out_y(m0 + 9u, n0 + 6u, a9_6);
-  out_y(m0 + 9u, n0 + 7u, a9_7);
-  out_y(m0 + 10u, n0 + 0u, a10_0);
-  out_y(m0 + 10u, n0 + 1u, a10_1);
-  out_y(m0 + 10u, n0 + 2u, a10_2);
-  out_y(m0 + 10u, n0 + 3u, a10_3);
-  out_y(m0 + 10u, n0 + 4u, a10_4);
-  out_y(m0 + 10u, n0 + 5u, a10_5);
-  out_y(m0 + 10u, n0 + 6u, a10_6);
-  out_y(m0 + 10u, n0 + 7u, a10_7);
-  out_y(m0 + 11u, n0 + 0u, a11_0);
-  out_y(m0 + 11u, n0 + 1u, a11_1);
-  out_y(m0 + 11u, n0 + 2u, a11_2);
-  out_y(m0 + 11u, n0 + 3u, a11_3);
-  out_y(m0 + 11u, n0 + 4u, a11_4);
-  out_y(m0 + 11u, n0 + 5u, a11_5);
-  out_y(m0 + 11u, n0 + 6u, a11_6);
-  out_y(m0 + 11u, n0 + 7u, a11_7);
-  out_y(m0 + 12u, n0 + 0u, a12_0);
-  out_y(m0 + 12u, n0 + 1u, a12_1);
-  out_y(m0 + 12u, n0 + 2u, a12_2);
-  out_y(m0 + 12u, n0 + 3u, a12_3);
-  out_y(m0 + 12u, n0 + 4u, a12_4);
-  out_y(m0 + 12u, n0 + 5u, a12_5);
-  out_y(m0 + 12u, n0 + 6u, a12_6);
-  out_y(m0 + 12u, n0 + 7u, a12_7);
-  out_y(m0 + 13u, n0 + 0u, a13_0);
-  out_y(m0 + 13u, n0 + 1u, a13_1);
-  out_y(m0 + 13u, n0 + 2u, a13_2);
-  out_y(m0 + 13u, n0 + 3u, a13_3);
-  out_y(m0 + 13u, n0 + 4u, a13_4);
-  out_y(m0 + 13u, n0 + 5u, a13_5);
-  out_y(m0 + 13u, n0 + 6u, a13_6);
-  out_y(m0 + 13u, n0 + 7u, a13_7);
-  out_y(m0 + 14u, n0 + 0u, a14_0);
-  out_y(m0 + 14u, n0 + 1u, a14_1);
-  out_y(m0 + 14u, n0 + 2u, a14_2);
-  out_y(m0 + 14u, n0 + 3u, a14_3);
-  out_y(m0 + 14u, n0 + 4u, a14_4);
-  out_y(m0 + 14u, n0 + 5u, a14_5);
-  out_y(m0 + 14u, n0 + 6u, a14_6);
-  out_y(m0 + 14u, n0 + 7u, a14_7);
-  out_y(m0 + 15u, n0 + 0u, a15_0);
-  out_y(m0 + 15u, n0 + 1u, a15_1);
-  out_y(m0 + 15u, n0 + 2u, a15_2);
-  out_y(m0 + 15u, n0 + 3u, a15_3);
-  out_y(m0 + 15u, n0 + 4u, a15_4);
-  out_y(m0 + 15u, n0 + 5u, a15_5);
-  out_y(m0 + 15u, n0 + 6u, a15_6);
-  out_y(m0 + 15u, n0 + 7u, a15_7);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.flag != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+  if (m0 + 8u < p.M) {
+    let o = (m0 + 8u) * N4 + g0;
+    y4[o] = vec4<f32>(a8_0, a8_1, a8_2, a8_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a8_4, a8_5, a8_6, a8_7) + bias1; }
+  }
+  if (m0 + 9u < p.M) {
+    let o = (m0 + 9u) * N4 + g0;
+    y4[o] = vec4<f32>(a9_0, a9_1, a9_2, a9_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a9_4, a9_5, a9_6, a9_7) + bias1; }
+  }
+  if (m0 + 10u < p.M) {
+    let o = (m0 + 10u) * N4 + g0;
+    y4[o] = vec4<f32>(a10_0, a10_1, a10_2, a10_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a10_4, a10_5, a10_6, a10_7) + bias1; }
+  }
+  if (m0 + 11u < p.M) {
+    let o = (m0 + 11u) * N4 + g0;
+    y4[o] = vec4<f32>(a11_0, a11_1, a11_2, a11_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a11_4, a11_5, a11_6, a11_7) + bias1; }
+  }
+  if (m0 + 12u < p.M) {
+    let o = (m0 + 12u) * N4 + g0;
+    y4[o] = vec4<f32>(a12_0, a12_1, a12_2, a12_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a12_4, a12_5, a12_6, a12_7) + bias1; }
+  }
+  if (m0 + 13u < p.M) {
+    let o = (m0 + 13u) * N4 + g0;
+    y4[o] = vec4<f32>(a13_0, a13_1, a13_2, a13_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a13_4, a13_5, a13_6, a13_7) + bias1; }
+  }
+  if (m0 + 14u < p.M) {
+    let o = (m0 + 14u) * N4 + g0;
+    y4[o] = vec4<f32>(a14_0, a14_1, a14_2, a14_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a14_4, a14_5, a14_6, a14_7) + bias1; }
+  }
+  if (m0 + 15u < p.M) {
+    let o = (m0 + 15u) * N4 + g0;
+    y4[o] = vec4<f32>(a15_0, a15_1, a15_2, a15_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a15_4, a15_5, a15_6, a15_7) + bias1; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -4952,262 +4927,178 @@ fn mm4l_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     a30_7 += dot(u30, b7);
     a31_7 += dot(u31, b7);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 0u, n0 + 4u, a0_4);
-  out_y(m0 + 0u, n0 + 5u, a0_5);
-  out_y(m0 + 0u, n0 + 6u, a0_6);
-  out_y(m0 + 0u, n0 + 7u, a0_7);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 1u, n0 + 4u, a1_4);
-  out_y(m0 + 1u, n0 + 5u, a1_5);
-  out_y(m0 + 1u, n0 + 6u, a1_6);
-  out_y(m0 + 1u, n0 + 7u, a1_7);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 2u, n0 + 4u, a2_4);
-  out_y(m0 + 2u, n0 + 5u, a2_5);
-  out_y(m0 + 2u, n0 + 6u, a2_6);
-  out_y(m0 + 2u, n0 + 7u, a2_7);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 3u, n0 + 4u, a3_4);
-  out_y(m0 + 3u, n0 + 5u, a3_5);
-  out_y(m0 + 3u, n0 + 6u, a3_6);
-  out_y(m0 + 3u, n0 + 7u, a3_7);
-  out_y(m0 + 4u, n0 + 0u, a4_0);
-  out_y(m0 + 4u, n0 + 1u, a4_1);
-  out_y(m0 + 4u, n0 + 2u, a4_2);
-  out_y(m0 + 4u, n0 + 3u, a4_3);
-  out_y(m0 + 4u, n0 + 4u, a4_4);
-  out_y(m0 + 4u, n0 + 5u, a4_5);
-  out_y(m0 + 4u, n0 + 6u, a4_6);
-  out_y(m0 + 4u, n0 + 7u, a4_7);
-  out_y(m0 + 5u, n0 + 0u, a5_0);
-  out_y(m0 + 5u, n0 + 1u, a5_1);
-  out_y(m0 + 5u, n0 + 2u, a5_2);
-  out_y(m0 + 5u, n0 + 3u, a5_3);
-  out_y(m0 + 5u, n0 + 4u, a5_4);
-  out_y(m0 + 5u, n0 + 5u, a5_5);
-  out_y(m0 + 5u, n0 + 6u, a5_6);
-  out_y(m0 + 5u, n0 + 7u, a5_7);
-  out_y(m0 + 6u, n0 + 0u, a6_0);
-  out_y(m0 + 6u, n0 + 1u, a6_1);
-  out_y(m0 + 6u, n0 + 2u, a6_2);
-  out_y(m0 + 6u, n0 + 3u, a6_3);
-  out_y(m0 + 6u, n0 + 4u, a6_4);
-  out_y(m0 + 6u, n0 + 5u, a6_5);
-  out_y(m0 + 6u, n0 + 6u, a6_6);
-  out_y(m0 + 6u, n0 + 7u, a6_7);
-  out_y(m0 + 7u, n0 + 0u, a7_0);
-  out_y(m0 + 7u, n0 + 1u, a7_1);
-  out_y(m0 + 7u, n0 + 2u, a7_2);
-  out_y(m0 + 7u, n0 + 3u, a7_3);
-  out_y(m0 + 7u, n0 + 4u, a7_4);
-  out_y(m0 + 7u, n0 + 5u, a7_5);
-  out_y(m0 + 7u, n0 + 6u, a7_6);
-  out_y(m0 + 7u, n0 + 7u, a7_7);
-  out_y(m0 + 8u, n0 + 0u, a8_0);
-  out_y(m0 + 8u, n0 + 1u, a8_1);
-  out_y(m0 + 8u, n0 + 2u, a8_2);
-  out_y(m0 + 8u, n0 + 3u, a8_3);
-  out_y(m0 + 8u, n0 + 4u, a8_4);
-  out_y(m0 + 8u, n0 + 5u, a8_5);
-  out_y(m0 + 8u, n0 + 6u, a8_6);
-  out_y(m0 + 8u, n0 + 7u, a8_7);
-  out_y(m0 + 9u, n0 + 0u, a9_0);
-  out_y(m0 + 9u, n0 + 1u, a9_1);
-  out_y(m0 + 9u, n0 + 2u, a9_2);
-  out_y(m0 + 9u, n0 + 3u, a9_3);
-  out_y(m0 + 9u, n0 + 4u, a9_4);
-  out_y(m0 + 9u, n0 + 5u, a9_5);
-  out_y(m0 + 9u, n0 + 6u, a9_6);
-  out_y(m0 + 9u, n0 + 7u, a9_7);
-  out_y(m0 + 10u, n0 + 0u, a10_0);
-  out_y(m0 + 10u, n0 + 1u, a10_1);
-  out_y(m0 + 10u, n0 + 2u, a10_2);
-  out_y(m0 + 10u, n0 + 3u, a10_3);
-  out_y(m0 + 10u, n0 + 4u, a10_4);
-  out_y(m0 + 10u, n0 + 5u, a10_5);
-  out_y(m0 + 10u, n0 + 6u, a10_6);
-  out_y(m0 + 10u, n0 + 7u, a10_7);
-  out_y(m0 + 11u, n0 + 0u, a11_0);
-  out_y(m0 + 11u, n0 + 1u, a11_1);
-  out_y(m0 + 11u, n0 + 2u, a11_2);
-  out_y(m0 + 11u, n0 + 3u, a11_3);
-  out_y(m0 + 11u, n0 + 4u, a11_4);
-  out_y(m0 + 11u, n0 + 5u, a11_5);
-  out_y(m0 + 11u, n0 + 6u, a11_6);
-  out_y(m0 + 11u, n0 + 7u, a11_7);
-  out_y(m0 + 12u, n0 + 0u, a12_0);
-  out_y(m0 + 12u, n0 + 1u, a12_1);
-  out_y(m0 + 12u, n0 + 2u, a12_2);
-  out_y(m0 + 12u, n0 + 3u, a12_3);
-  out_y(m0 + 12u, n0 + 4u, a12_4);
-  out_y(m0 + 12u, n0 + 5u, a12_5);
-  out_y(m0 + 12u, n0 + 6u, a12_6);
-  out_y(m0 + 12u, n0 + 7u, a12_7);
-  out_y(m0 + 13u, n0 + 0u, a13_0);
-  out_y(m0 + 13u, n0 + 1u, a13_1);
-  out_y(m0 + 13u, n0 + 2u, a13_2);
-  out_y(m0 + 13u, n0 + 3u, a13_3);
-  out_y(m0 + 13u, n0 + 4u, a13_4);
-  out_y(m0 + 13u, n0 + 5u, a13_5);
-  out_y(m0 + 13u, n0 + 6u, a13_6);
-  out_y(m0 + 13u, n0 + 7u, a13_7);
-  out_y(m0 + 14u, n0 + 0u, a14_0);
-  out_y(m0 + 14u, n0 + 1u, a14_1);
-  out_y(m0 + 14u, n0 + 2u, a14_2);
-  out_y(m0 + 14u, n0 + 3u, a14_3);
-  out_y(m0 + 14u, n0 + 4u, a14_4);
-  out_y(m0 + 14u, n0 + 5u, a14_5);
-  out_y(m0 + 14u, n0 + 6u, a14_6);
-  out_y(m0 + 14u, n0 + 7u, a14_7);
-  out_y(m0 + 15u, n0 + 0u, a15_0);
-  out_y(m0 + 15u, n0 + 1u, a15_1);
-  out_y(m0 + 15u, n0 + 2u, a15_2);
-  out_y(m0 + 15u, n0 + 3u, a15_3);
-  out_y(m0 + 15u, n0 + 4u, a15_4);
-  out_y(m0 + 15u, n0 + 5u, a15_5);
-  out_y(m0 + 15u, n0 + 6u, a15_6);
-  out_y(m0 + 15u, n0 + 7u, a15_7);
-  out_y(m0 + 16u, n0 + 0u, a16_0);
-  out_y(m0 + 16u, n0 + 1u, a16_1);
-  out_y(m0 + 16u, n0 + 2u, a16_2);
-  out_y(m0 + 16u, n0 + 3u, a16_3);
-  out_y(m0 + 16u, n0 + 4u, a16_4);
-  out_y(m0 + 16u, n0 + 5u, a16_5);
-  out_y(m0 + 16u, n0 + 6u, a16_6);
-  out_y(m0 + 16u, n0 + 7u, a16_7);
-  out_y(m0 + 17u, n0 + 0u, a17_0);
-  out_y(m0 + 17u, n0 + 1u, a17_1);
-  out_y(m0 + 17u, n0 + 2u, a17_2);
-  out_y(m0 + 17u, n0 + 3u, a17_3);
-  out_y(m0 + 17u, n0 + 4u, a17_4);
-  out_y(m0 + 17u, n0 + 5u, a17_5);
-  out_y(m0 + 17u, n0 + 6u, a17_6);
-  out_y(m0 + 17u, n0 + 7u, a17_7);
-  out_y(m0 + 18u, n0 + 0u, a18_0);
-  out_y(m0 + 18u, n0 + 1u, a18_1);
-  out_y(m0 + 18u, n0 + 2u, a18_2);
-  out_y(m0 + 18u, n0 + 3u, a18_3);
-  out_y(m0 + 18u, n0 + 4u, a18_4);
-  out_y(m0 + 18u, n0 + 5u, a18_5);
-  out_y(m0 + 18u, n0 + 6u, a18_6);
-  out_y(m0 + 18u, n0 + 7u, a18_7);
-  out_y(m0 + 19u, n0 + 0u, a19_0);
-  out_y(m0 + 19u, n0 + 1u, a19_1);
-  out_y(m0 + 19u, n0 + 2u, a19_2);
-  out_y(m0 + 19u, n0 + 3u, a19_3);
-  out_y(m0 + 19u, n0 + 4u, a19_4);
-  out_y(m0 + 19u, n0 + 5u, a19_5);
-  out_y(m0 + 19u, n0 + 6u, a19_6);
-  out_y(m0 + 19u, n0 + 7u, a19_7);
-  out_y(m0 + 20u, n0 + 0u, a20_0);
-  out_y(m0 + 20u, n0 + 1u, a20_1);
-  out_y(m0 + 20u, n0 + 2u, a20_2);
-  out_y(m0 + 20u, n0 + 3u, a20_3);
-  out_y(m0 + 20u, n0 + 4u, a20_4);
-  out_y(m0 + 20u, n0 + 5u, a20_5);
-  out_y(m0 + 20u, n0 + 6u, a20_6);
-  out_y(m0 + 20u, n0 + 7u, a20_7);
-  out_y(m0 + 21u, n0 + 0u, a21_0);
-  out_y(m0 + 21u, n0 + 1u, a21_1);
-  out_y(m0 + 21u, n0 + 2u, a21_2);
-  out_y(m0 + 21u, n0 + 3u, a21_3);
-  out_y(m0 + 21u, n0 + 4u, a21_4);
-  out_y(m0 + 21u, n0 + 5u, a21_5);
-  out_y(m0 + 21u, n0 + 6u, a21_6);
-  out_y(m0 + 21u, n0 + 7u, a21_7);
-  out_y(m0 + 22u, n0 + 0u, a22_0);
-  out_y(m0 + 22u, n0 + 1u, a22_1);
-  out_y(m0 + 22u, n0 + 2u, a22_2);
-  out_y(m0 + 22u, n0 + 3u, a22_3);
-  out_y(m0 + 22u, n0 + 4u, a22_4);
-  out_y(m0 + 22u, n0 + 5u, a22_5);
-  out_y(m0 + 22u, n0 + 6u, a22_6);
-  out_y(m0 + 22u, n0 + 7u, a22_7);
-  out_y(m0 + 23u, n0 + 0u, a23_0);
-  out_y(m0 + 23u, n0 + 1u, a23_1);
-  out_y(m0 + 23u, n0 + 2u, a23_2);
-  out_y(m0 + 23u, n0 + 3u, a23_3);
-  out_y(m0 + 23u, n0 + 4u, a23_4);
-  out_y(m0 + 23u, n0 + 5u, a23_5);
-  out_y(m0 + 23u, n0 + 6u, a23_6);
-  out_y(m0 + 23u, n0 + 7u, a23_7);
-  out_y(m0 + 24u, n0 + 0u, a24_0);
-  out_y(m0 + 24u, n0 + 1u, a24_1);
-  out_y(m0 + 24u, n0 + 2u, a24_2);
-  out_y(m0 + 24u, n0 + 3u, a24_3);
-  out_y(m0 + 24u, n0 + 4u, a24_4);
-  out_y(m0 + 24u, n0 + 5u, a24_5);
-  out_y(m0 + 24u, n0 + 6u, a24_6);
-  out_y(m0 + 24u, n0 + 7u, a24_7);
-  out_y(m0 + 25u, n0 + 0u, a25_0);
-  out_y(m0 + 25u, n0 + 1u, a25_1);
-  out_y(m0 + 25u, n0 + 2u, a25_2);
-  out_y(m0 + 25u, n0 + 3u, a25_3);
-  out_y(m0 + 25u, n0 + 4u, a25_4);
-  out_y(m0 + 25u, n0 + 5u, a25_5);
-  out_y(m0 + 25u, n0 + 6u, a25_6);
-  out_y(m0 + 25u, n0 + 7u, a25_7);
-  out_y(m0 + 26u, n0 + 0u, a26_0);
-  out_y(m0 + 26u, n0 + 1u, a26_1);
-  out_y(m0 + 26u, n0 + 2u, a26_2);
-  out_y(m0 + 26u, n0 + 3u, a26_3);
-  out_y(m0 + 26u, n0 + 4u, a26_4);
-  out_y(m0 + 26u, n0 + 5u, a26_5);
-  out_y(m0 + 26u, n0 + 6u, a26_6);
-  out_y(m0 + 26u, n0 + 7u, a26_7);
-  out_y(m0 + 27u, n0 + 0u, a27_0);
-  out_y(m0 + 27u, n0 + 1u, a27_1);
-  out_y(m0 + 27u, n0 + 2u, a27_2);
-  out_y(m0 + 27u, n0 + 3u, a27_3);
-  out_y(m0 + 27u, n0 + 4u, a27_4);
-  out_y(m0 + 27u, n0 + 5u, a27_5);
-  out_y(m0 + 27u, n0 + 6u, a27_6);
-  out_y(m0 + 27u, n0 + 7u, a27_7);
-  out_y(m0 + 28u, n0 + 0u, a28_0);
-  out_y(m0 + 28u, n0 + 1u, a28_1);
-  out_y(m0 + 28u, n0 + 2u, a28_2);
-  out_y(m0 + 28u, n0 + 3u, a28_3);
-  out_y(m0 + 28u, n0 + 4u, a28_4);
-  out_y(m0 + 28u, n0 + 5u, a28_5);
-  out_y(m0 + 28u, n0 + 6u, a28_6);
-  out_y(m0 + 28u, n0 + 7u, a28_7);
-  out_y(m0 + 29u, n0 + 0u, a29_0);
-  out_y(m0 + 29u, n0 + 1u, a29_1);
-  out_y(m0 + 29u, n0 + 2u, a29_2);
-  out_y(m0 + 29u, n0 + 3u, a29_3);
-  out_y(m0 + 29u, n0 + 4u, a29_4);
-  out_y(m0 + 29u, n0 + 5u, a29_5);
-  out_y(m0 + 29u, n0 + 6u, a29_6);
-  out_y(m0 + 29u, n0 + 7u, a29_7);
-  out_y(m0 + 30u, n0 + 0u, a30_0);
-  out_y(m0 + 30u, n0 + 1u, a30_1);
-  out_y(m0 + 30u, n0 + 2u, a30_2);
-  out_y(m0 + 30u, n0 + 3u, a30_3);
-  out_y(m0 + 30u, n0 + 4u, a30_4);
-  out_y(m0 + 30u, n0 + 5u, a30_5);
-  out_y(m0 + 30u, n0 + 6u, a30_6);
-  out_y(m0 + 30u, n0 + 7u, a30_7);
-  out_y(m0 + 31u, n0 + 0u, a31_0);
-  out_y(m0 + 31u, n0 + 1u, a31_1);
-  out_y(m0 + 31u, n0 + 2u, a31_2);
-  out_y(m0 + 31u, n0 + 3u, a31_3);
-  out_y(m0 + 31u, n0 + 4u, a31_4);
-  out_y(m0 + 31u, n0 + 5u, a31_5);
-  out_y(m0 + 31u, n0 + 6u, a31_6);
-  out_y(m0 + 31u, n0 + 7u, a31_7);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.flag != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+  if (m0 + 8u < p.M) {
+    let o = (m0 + 8u) * N4 + g0;
+    y4[o] = vec4<f32>(a8_0, a8_1, a8_2, a8_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a8_4, a8_5, a8_6, a8_7) + bias1; }
+  }
+  if (m0 + 9u < p.M) {
+    let o = (m0 + 9u) * N4 + g0;
+    y4[o] = vec4<f32>(a9_0, a9_1, a9_2, a9_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a9_4, a9_5, a9_6, a9_7) + bias1; }
+  }
+  if (m0 + 10u < p.M) {
+    let o = (m0 + 10u) * N4 + g0;
+    y4[o] = vec4<f32>(a10_0, a10_1, a10_2, a10_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a10_4, a10_5, a10_6, a10_7) + bias1; }
+  }
+  if (m0 + 11u < p.M) {
+    let o = (m0 + 11u) * N4 + g0;
+    y4[o] = vec4<f32>(a11_0, a11_1, a11_2, a11_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a11_4, a11_5, a11_6, a11_7) + bias1; }
+  }
+  if (m0 + 12u < p.M) {
+    let o = (m0 + 12u) * N4 + g0;
+    y4[o] = vec4<f32>(a12_0, a12_1, a12_2, a12_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a12_4, a12_5, a12_6, a12_7) + bias1; }
+  }
+  if (m0 + 13u < p.M) {
+    let o = (m0 + 13u) * N4 + g0;
+    y4[o] = vec4<f32>(a13_0, a13_1, a13_2, a13_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a13_4, a13_5, a13_6, a13_7) + bias1; }
+  }
+  if (m0 + 14u < p.M) {
+    let o = (m0 + 14u) * N4 + g0;
+    y4[o] = vec4<f32>(a14_0, a14_1, a14_2, a14_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a14_4, a14_5, a14_6, a14_7) + bias1; }
+  }
+  if (m0 + 15u < p.M) {
+    let o = (m0 + 15u) * N4 + g0;
+    y4[o] = vec4<f32>(a15_0, a15_1, a15_2, a15_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a15_4, a15_5, a15_6, a15_7) + bias1; }
+  }
+  if (m0 + 16u < p.M) {
+    let o = (m0 + 16u) * N4 + g0;
+    y4[o] = vec4<f32>(a16_0, a16_1, a16_2, a16_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a16_4, a16_5, a16_6, a16_7) + bias1; }
+  }
+  if (m0 + 17u < p.M) {
+    let o = (m0 + 17u) * N4 + g0;
+    y4[o] = vec4<f32>(a17_0, a17_1, a17_2, a17_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a17_4, a17_5, a17_6, a17_7) + bias1; }
+  }
+  if (m0 + 18u < p.M) {
+    let o = (m0 + 18u) * N4 + g0;
+    y4[o] = vec4<f32>(a18_0, a18_1, a18_2, a18_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a18_4, a18_5, a18_6, a18_7) + bias1; }
+  }
+  if (m0 + 19u < p.M) {
+    let o = (m0 + 19u) * N4 + g0;
+    y4[o] = vec4<f32>(a19_0, a19_1, a19_2, a19_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a19_4, a19_5, a19_6, a19_7) + bias1; }
+  }
+  if (m0 + 20u < p.M) {
+    let o = (m0 + 20u) * N4 + g0;
+    y4[o] = vec4<f32>(a20_0, a20_1, a20_2, a20_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a20_4, a20_5, a20_6, a20_7) + bias1; }
+  }
+  if (m0 + 21u < p.M) {
+    let o = (m0 + 21u) * N4 + g0;
+    y4[o] = vec4<f32>(a21_0, a21_1, a21_2, a21_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a21_4, a21_5, a21_6, a21_7) + bias1; }
+  }
+  if (m0 + 22u < p.M) {
+    let o = (m0 + 22u) * N4 + g0;
+    y4[o] = vec4<f32>(a22_0, a22_1, a22_2, a22_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a22_4, a22_5, a22_6, a22_7) + bias1; }
+  }
+  if (m0 + 23u < p.M) {
+    let o = (m0 + 23u) * N4 + g0;
+    y4[o] = vec4<f32>(a23_0, a23_1, a23_2, a23_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a23_4, a23_5, a23_6, a23_7) + bias1; }
+  }
+  if (m0 + 24u < p.M) {
+    let o = (m0 + 24u) * N4 + g0;
+    y4[o] = vec4<f32>(a24_0, a24_1, a24_2, a24_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a24_4, a24_5, a24_6, a24_7) + bias1; }
+  }
+  if (m0 + 25u < p.M) {
+    let o = (m0 + 25u) * N4 + g0;
+    y4[o] = vec4<f32>(a25_0, a25_1, a25_2, a25_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a25_4, a25_5, a25_6, a25_7) + bias1; }
+  }
+  if (m0 + 26u < p.M) {
+    let o = (m0 + 26u) * N4 + g0;
+    y4[o] = vec4<f32>(a26_0, a26_1, a26_2, a26_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a26_4, a26_5, a26_6, a26_7) + bias1; }
+  }
+  if (m0 + 27u < p.M) {
+    let o = (m0 + 27u) * N4 + g0;
+    y4[o] = vec4<f32>(a27_0, a27_1, a27_2, a27_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a27_4, a27_5, a27_6, a27_7) + bias1; }
+  }
+  if (m0 + 28u < p.M) {
+    let o = (m0 + 28u) * N4 + g0;
+    y4[o] = vec4<f32>(a28_0, a28_1, a28_2, a28_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a28_4, a28_5, a28_6, a28_7) + bias1; }
+  }
+  if (m0 + 29u < p.M) {
+    let o = (m0 + 29u) * N4 + g0;
+    y4[o] = vec4<f32>(a29_0, a29_1, a29_2, a29_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a29_4, a29_5, a29_6, a29_7) + bias1; }
+  }
+  if (m0 + 30u < p.M) {
+    let o = (m0 + 30u) * N4 + g0;
+    y4[o] = vec4<f32>(a30_0, a30_1, a30_2, a30_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a30_4, a30_5, a30_6, a30_7) + bias1; }
+  }
+  if (m0 + 31u < p.M) {
+    let o = (m0 + 31u) * N4 + g0;
+    y4[o] = vec4<f32>(a31_0, a31_1, a31_2, a31_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a31_4, a31_5, a31_6, a31_7) + bias1; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -5304,22 +5195,29 @@ fn mm4hl_4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
     a2_3 += dot(u2, b3);
     a3_3 += dot(u3, b3);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -5724,134 +5622,98 @@ fn mm4hl_16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     a14_7 += dot(u14, b7);
     a15_7 += dot(u15, b7);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 0u, n0 + 4u, a0_4);
-  out_y(m0 + 0u, n0 + 5u, a0_5);
-  out_y(m0 + 0u, n0 + 6u, a0_6);
-  out_y(m0 + 0u, n0 + 7u, a0_7);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 1u, n0 + 4u, a1_4);
-  out_y(m0 + 1u, n0 + 5u, a1_5);
-  out_y(m0 + 1u, n0 + 6u, a1_6);
-  out_y(m0 + 1u, n0 + 7u, a1_7);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 2u, n0 + 4u, a2_4);
-  out_y(m0 + 2u, n0 + 5u, a2_5);
-  out_y(m0 + 2u, n0 + 6u, a2_6);
-  out_y(m0 + 2u, n0 + 7u, a2_7);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 3u, n0 + 4u, a3_4);
-  out_y(m0 + 3u, n0 + 5u, a3_5);
-  out_y(m0 + 3u, n0 + 6u, a3_6);
-  out_y(m0 + 3u, n0 + 7u, a3_7);
-  out_y(m0 + 4u, n0 + 0u, a4_0);
-  out_y(m0 + 4u, n0 + 1u, a4_1);
-  out_y(m0 + 4u, n0 + 2u, a4_2);
-  out_y(m0 + 4u, n0 + 3u, a4_3);
-  out_y(m0 + 4u, n0 + 4u, a4_4);
-  out_y(m0 + 4u, n0 + 5u, a4_5);
-  out_y(m0 + 4u, n0 + 6u, a4_6);
-  out_y(m0 + 4u, n0 + 7u, a4_7);
-  out_y(m0 + 5u, n0 + 0u, a5_0);
-  out_y(m0 + 5u, n0 + 1u, a5_1);
-  out_y(m0 + 5u, n0 + 2u, a5_2);
-  out_y(m0 + 5u, n0 + 3u, a5_3);
-  out_y(m0 + 5u, n0 + 4u, a5_4);
-  out_y(m0 + 5u, n0 + 5u, a5_5);
-  out_y(m0 + 5u, n0 + 6u, a5_6);
-  out_y(m0 + 5u, n0 + 7u, a5_7);
-  out_y(m0 + 6u, n0 + 0u, a6_0);
-  out_y(m0 + 6u, n0 + 1u, a6_1);
-  out_y(m0 + 6u, n0 + 2u, a6_2);
-  out_y(m0 + 6u, n0 + 3u, a6_3);
-  out_y(m0 + 6u, n0 + 4u, a6_4);
-  out_y(m0 + 6u, n0 + 5u, a6_5);
-  out_y(m0 + 6u, n0 + 6u, a6_6);
-  out_y(m0 + 6u, n0 + 7u, a6_7);
-  out_y(m0 + 7u, n0 + 0u, a7_0);
-  out_y(m0 + 7u, n0 + 1u, a7_1);
-  out_y(m0 + 7u, n0 + 2u, a7_2);
-  out_y(m0 + 7u, n0 + 3u, a7_3);
-  out_y(m0 + 7u, n0 + 4u, a7_4);
-  out_y(m0 + 7u, n0 + 5u, a7_5);
-  out_y(m0 + 7u, n0 + 6u, a7_6);
-  out_y(m0 + 7u, n0 + 7u, a7_7);
-  out_y(m0 + 8u, n0 + 0u, a8_0);
-  out_y(m0 + 8u, n0 + 1u, a8_1);
-  out_y(m0 + 8u, n0 + 2u, a8_2);
-  out_y(m0 + 8u, n0 + 3u, a8_3);
-  out_y(m0 + 8u, n0 + 4u, a8_4);
-  out_y(m0 + 8u, n0 + 5u, a8_5);
-  out_y(m0 + 8u, n0 + 6u, a8_6);
-  out_y(m0 + 8u, n0 + 7u, a8_7);
-  out_y(m0 + 9u, n0 + 0u, a9_0);
-  out_y(m0 + 9u, n0 + 1u, a9_1);
-  out_y(m0 + 9u, n0 + 2u, a9_2);
-  out_y(m0 + 9u, n0 + 3u, a9_3);
-  out_y(m0 + 9u, n0 + 4u, a9_4);
-  out_y(m0 + 9u, n0 + 5u, a9_5);
-  out_y(m0 + 9u, n0 + 6u, a9_6);
-  out_y(m0 + 9u, n0 + 7u, a9_7);
-  out_y(m0 + 10u, n0 + 0u, a10_0);
-  out_y(m0 + 10u, n0 + 1u, a10_1);
-  out_y(m0 + 10u, n0 + 2u, a10_2);
-  out_y(m0 + 10u, n0 + 3u, a10_3);
-  out_y(m0 + 10u, n0 + 4u, a10_4);
-  out_y(m0 + 10u, n0 + 5u, a10_5);
-  out_y(m0 + 10u, n0 + 6u, a10_6);
-  out_y(m0 + 10u, n0 + 7u, a10_7);
-  out_y(m0 + 11u, n0 + 0u, a11_0);
-  out_y(m0 + 11u, n0 + 1u, a11_1);
-  out_y(m0 + 11u, n0 + 2u, a11_2);
-  out_y(m0 + 11u, n0 + 3u, a11_3);
-  out_y(m0 + 11u, n0 + 4u, a11_4);
-  out_y(m0 + 11u, n0 + 5u, a11_5);
-  out_y(m0 + 11u, n0 + 6u, a11_6);
-  out_y(m0 + 11u, n0 + 7u, a11_7);
-  out_y(m0 + 12u, n0 + 0u, a12_0);
-  out_y(m0 + 12u, n0 + 1u, a12_1);
-  out_y(m0 + 12u, n0 + 2u, a12_2);
-  out_y(m0 + 12u, n0 + 3u, a12_3);
-  out_y(m0 + 12u, n0 + 4u, a12_4);
-  out_y(m0 + 12u, n0 + 5u, a12_5);
-  out_y(m0 + 12u, n0 + 6u, a12_6);
-  out_y(m0 + 12u, n0 + 7u, a12_7);
-  out_y(m0 + 13u, n0 + 0u, a13_0);
-  out_y(m0 + 13u, n0 + 1u, a13_1);
-  out_y(m0 + 13u, n0 + 2u, a13_2);
-  out_y(m0 + 13u, n0 + 3u, a13_3);
-  out_y(m0 + 13u, n0 + 4u, a13_4);
-  out_y(m0 + 13u, n0 + 5u, a13_5);
-  out_y(m0 + 13u, n0 + 6u, a13_6);
-  out_y(m0 + 13u, n0 + 7u, a13_7);
-  out_y(m0 + 14u, n0 + 0u, a14_0);
-  out_y(m0 + 14u, n0 + 1u, a14_1);
-  out_y(m0 + 14u, n0 + 2u, a14_2);
-  out_y(m0 + 14u, n0 + 3u, a14_3);
-  out_y(m0 + 14u, n0 + 4u, a14_4);
-  out_y(m0 + 14u, n0 + 5u, a14_5);
-  out_y(m0 + 14u, n0 + 6u, a14_6);
-  out_y(m0 + 14u, n0 + 7u, a14_7);
-  out_y(m0 + 15u, n0 + 0u, a15_0);
-  out_y(m0 + 15u, n0 + 1u, a15_1);
-  out_y(m0 + 15u, n0 + 2u, a15_2);
-  out_y(m0 + 15u, n0 + 3u, a15_3);
-  out_y(m0 + 15u, n0 + 4u, a15_4);
-  out_y(m0 + 15u, n0 + 5u, a15_5);
-  out_y(m0 + 15u, n0 + 6u, a15_6);
-  out_y(m0 + 15u, n0 + 7u, a15_7);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.flag != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+  if (m0 + 8u < p.M) {
+    let o = (m0 + 8u) * N4 + g0;
+    y4[o] = vec4<f32>(a8_0, a8_1, a8_2, a8_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a8_4, a8_5, a8_6, a8_7) + bias1; }
+  }
+  if (m0 + 9u < p.M) {
+    let o = (m0 + 9u) * N4 + g0;
+    y4[o] = vec4<f32>(a9_0, a9_1, a9_2, a9_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a9_4, a9_5, a9_6, a9_7) + bias1; }
+  }
+  if (m0 + 10u < p.M) {
+    let o = (m0 + 10u) * N4 + g0;
+    y4[o] = vec4<f32>(a10_0, a10_1, a10_2, a10_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a10_4, a10_5, a10_6, a10_7) + bias1; }
+  }
+  if (m0 + 11u < p.M) {
+    let o = (m0 + 11u) * N4 + g0;
+    y4[o] = vec4<f32>(a11_0, a11_1, a11_2, a11_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a11_4, a11_5, a11_6, a11_7) + bias1; }
+  }
+  if (m0 + 12u < p.M) {
+    let o = (m0 + 12u) * N4 + g0;
+    y4[o] = vec4<f32>(a12_0, a12_1, a12_2, a12_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a12_4, a12_5, a12_6, a12_7) + bias1; }
+  }
+  if (m0 + 13u < p.M) {
+    let o = (m0 + 13u) * N4 + g0;
+    y4[o] = vec4<f32>(a13_0, a13_1, a13_2, a13_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a13_4, a13_5, a13_6, a13_7) + bias1; }
+  }
+  if (m0 + 14u < p.M) {
+    let o = (m0 + 14u) * N4 + g0;
+    y4[o] = vec4<f32>(a14_0, a14_1, a14_2, a14_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a14_4, a14_5, a14_6, a14_7) + bias1; }
+  }
+  if (m0 + 15u < p.M) {
+    let o = (m0 + 15u) * N4 + g0;
+    y4[o] = vec4<f32>(a15_0, a15_1, a15_2, a15_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a15_4, a15_5, a15_6, a15_7) + bias1; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -6592,262 +6454,178 @@ fn mm4hl_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     a30_7 += dot(u30, b7);
     a31_7 += dot(u31, b7);
   }
-  out_y(m0 + 0u, n0 + 0u, a0_0);
-  out_y(m0 + 0u, n0 + 1u, a0_1);
-  out_y(m0 + 0u, n0 + 2u, a0_2);
-  out_y(m0 + 0u, n0 + 3u, a0_3);
-  out_y(m0 + 0u, n0 + 4u, a0_4);
-  out_y(m0 + 0u, n0 + 5u, a0_5);
-  out_y(m0 + 0u, n0 + 6u, a0_6);
-  out_y(m0 + 0u, n0 + 7u, a0_7);
-  out_y(m0 + 1u, n0 + 0u, a1_0);
-  out_y(m0 + 1u, n0 + 1u, a1_1);
-  out_y(m0 + 1u, n0 + 2u, a1_2);
-  out_y(m0 + 1u, n0 + 3u, a1_3);
-  out_y(m0 + 1u, n0 + 4u, a1_4);
-  out_y(m0 + 1u, n0 + 5u, a1_5);
-  out_y(m0 + 1u, n0 + 6u, a1_6);
-  out_y(m0 + 1u, n0 + 7u, a1_7);
-  out_y(m0 + 2u, n0 + 0u, a2_0);
-  out_y(m0 + 2u, n0 + 1u, a2_1);
-  out_y(m0 + 2u, n0 + 2u, a2_2);
-  out_y(m0 + 2u, n0 + 3u, a2_3);
-  out_y(m0 + 2u, n0 + 4u, a2_4);
-  out_y(m0 + 2u, n0 + 5u, a2_5);
-  out_y(m0 + 2u, n0 + 6u, a2_6);
-  out_y(m0 + 2u, n0 + 7u, a2_7);
-  out_y(m0 + 3u, n0 + 0u, a3_0);
-  out_y(m0 + 3u, n0 + 1u, a3_1);
-  out_y(m0 + 3u, n0 + 2u, a3_2);
-  out_y(m0 + 3u, n0 + 3u, a3_3);
-  out_y(m0 + 3u, n0 + 4u, a3_4);
-  out_y(m0 + 3u, n0 + 5u, a3_5);
-  out_y(m0 + 3u, n0 + 6u, a3_6);
-  out_y(m0 + 3u, n0 + 7u, a3_7);
-  out_y(m0 + 4u, n0 + 0u, a4_0);
-  out_y(m0 + 4u, n0 + 1u, a4_1);
-  out_y(m0 + 4u, n0 + 2u, a4_2);
-  out_y(m0 + 4u, n0 + 3u, a4_3);
-  out_y(m0 + 4u, n0 + 4u, a4_4);
-  out_y(m0 + 4u, n0 + 5u, a4_5);
-  out_y(m0 + 4u, n0 + 6u, a4_6);
-  out_y(m0 + 4u, n0 + 7u, a4_7);
-  out_y(m0 + 5u, n0 + 0u, a5_0);
-  out_y(m0 + 5u, n0 + 1u, a5_1);
-  out_y(m0 + 5u, n0 + 2u, a5_2);
-  out_y(m0 + 5u, n0 + 3u, a5_3);
-  out_y(m0 + 5u, n0 + 4u, a5_4);
-  out_y(m0 + 5u, n0 + 5u, a5_5);
-  out_y(m0 + 5u, n0 + 6u, a5_6);
-  out_y(m0 + 5u, n0 + 7u, a5_7);
-  out_y(m0 + 6u, n0 + 0u, a6_0);
-  out_y(m0 + 6u, n0 + 1u, a6_1);
-  out_y(m0 + 6u, n0 + 2u, a6_2);
-  out_y(m0 + 6u, n0 + 3u, a6_3);
-  out_y(m0 + 6u, n0 + 4u, a6_4);
-  out_y(m0 + 6u, n0 + 5u, a6_5);
-  out_y(m0 + 6u, n0 + 6u, a6_6);
-  out_y(m0 + 6u, n0 + 7u, a6_7);
-  out_y(m0 + 7u, n0 + 0u, a7_0);
-  out_y(m0 + 7u, n0 + 1u, a7_1);
-  out_y(m0 + 7u, n0 + 2u, a7_2);
-  out_y(m0 + 7u, n0 + 3u, a7_3);
-  out_y(m0 + 7u, n0 + 4u, a7_4);
-  out_y(m0 + 7u, n0 + 5u, a7_5);
-  out_y(m0 + 7u, n0 + 6u, a7_6);
-  out_y(m0 + 7u, n0 + 7u, a7_7);
-  out_y(m0 + 8u, n0 + 0u, a8_0);
-  out_y(m0 + 8u, n0 + 1u, a8_1);
-  out_y(m0 + 8u, n0 + 2u, a8_2);
-  out_y(m0 + 8u, n0 + 3u, a8_3);
-  out_y(m0 + 8u, n0 + 4u, a8_4);
-  out_y(m0 + 8u, n0 + 5u, a8_5);
-  out_y(m0 + 8u, n0 + 6u, a8_6);
-  out_y(m0 + 8u, n0 + 7u, a8_7);
-  out_y(m0 + 9u, n0 + 0u, a9_0);
-  out_y(m0 + 9u, n0 + 1u, a9_1);
-  out_y(m0 + 9u, n0 + 2u, a9_2);
-  out_y(m0 + 9u, n0 + 3u, a9_3);
-  out_y(m0 + 9u, n0 + 4u, a9_4);
-  out_y(m0 + 9u, n0 + 5u, a9_5);
-  out_y(m0 + 9u, n0 + 6u, a9_6);
-  out_y(m0 + 9u, n0 + 7u, a9_7);
-  out_y(m0 + 10u, n0 + 0u, a10_0);
-  out_y(m0 + 10u, n0 + 1u, a10_1);
-  out_y(m0 + 10u, n0 + 2u, a10_2);
-  out_y(m0 + 10u, n0 + 3u, a10_3);
-  out_y(m0 + 10u, n0 + 4u, a10_4);
-  out_y(m0 + 10u, n0 + 5u, a10_5);
-  out_y(m0 + 10u, n0 + 6u, a10_6);
-  out_y(m0 + 10u, n0 + 7u, a10_7);
-  out_y(m0 + 11u, n0 + 0u, a11_0);
-  out_y(m0 + 11u, n0 + 1u, a11_1);
-  out_y(m0 + 11u, n0 + 2u, a11_2);
-  out_y(m0 + 11u, n0 + 3u, a11_3);
-  out_y(m0 + 11u, n0 + 4u, a11_4);
-  out_y(m0 + 11u, n0 + 5u, a11_5);
-  out_y(m0 + 11u, n0 + 6u, a11_6);
-  out_y(m0 + 11u, n0 + 7u, a11_7);
-  out_y(m0 + 12u, n0 + 0u, a12_0);
-  out_y(m0 + 12u, n0 + 1u, a12_1);
-  out_y(m0 + 12u, n0 + 2u, a12_2);
-  out_y(m0 + 12u, n0 + 3u, a12_3);
-  out_y(m0 + 12u, n0 + 4u, a12_4);
-  out_y(m0 + 12u, n0 + 5u, a12_5);
-  out_y(m0 + 12u, n0 + 6u, a12_6);
-  out_y(m0 + 12u, n0 + 7u, a12_7);
-  out_y(m0 + 13u, n0 + 0u, a13_0);
-  out_y(m0 + 13u, n0 + 1u, a13_1);
-  out_y(m0 + 13u, n0 + 2u, a13_2);
-  out_y(m0 + 13u, n0 + 3u, a13_3);
-  out_y(m0 + 13u, n0 + 4u, a13_4);
-  out_y(m0 + 13u, n0 + 5u, a13_5);
-  out_y(m0 + 13u, n0 + 6u, a13_6);
-  out_y(m0 + 13u, n0 + 7u, a13_7);
-  out_y(m0 + 14u, n0 + 0u, a14_0);
-  out_y(m0 + 14u, n0 + 1u, a14_1);
-  out_y(m0 + 14u, n0 + 2u, a14_2);
-  out_y(m0 + 14u, n0 + 3u, a14_3);
-  out_y(m0 + 14u, n0 + 4u, a14_4);
-  out_y(m0 + 14u, n0 + 5u, a14_5);
-  out_y(m0 + 14u, n0 + 6u, a14_6);
-  out_y(m0 + 14u, n0 + 7u, a14_7);
-  out_y(m0 + 15u, n0 + 0u, a15_0);
-  out_y(m0 + 15u, n0 + 1u, a15_1);
-  out_y(m0 + 15u, n0 + 2u, a15_2);
-  out_y(m0 + 15u, n0 + 3u, a15_3);
-  out_y(m0 + 15u, n0 + 4u, a15_4);
-  out_y(m0 + 15u, n0 + 5u, a15_5);
-  out_y(m0 + 15u, n0 + 6u, a15_6);
-  out_y(m0 + 15u, n0 + 7u, a15_7);
-  out_y(m0 + 16u, n0 + 0u, a16_0);
-  out_y(m0 + 16u, n0 + 1u, a16_1);
-  out_y(m0 + 16u, n0 + 2u, a16_2);
-  out_y(m0 + 16u, n0 + 3u, a16_3);
-  out_y(m0 + 16u, n0 + 4u, a16_4);
-  out_y(m0 + 16u, n0 + 5u, a16_5);
-  out_y(m0 + 16u, n0 + 6u, a16_6);
-  out_y(m0 + 16u, n0 + 7u, a16_7);
-  out_y(m0 + 17u, n0 + 0u, a17_0);
-  out_y(m0 + 17u, n0 + 1u, a17_1);
-  out_y(m0 + 17u, n0 + 2u, a17_2);
-  out_y(m0 + 17u, n0 + 3u, a17_3);
-  out_y(m0 + 17u, n0 + 4u, a17_4);
-  out_y(m0 + 17u, n0 + 5u, a17_5);
-  out_y(m0 + 17u, n0 + 6u, a17_6);
-  out_y(m0 + 17u, n0 + 7u, a17_7);
-  out_y(m0 + 18u, n0 + 0u, a18_0);
-  out_y(m0 + 18u, n0 + 1u, a18_1);
-  out_y(m0 + 18u, n0 + 2u, a18_2);
-  out_y(m0 + 18u, n0 + 3u, a18_3);
-  out_y(m0 + 18u, n0 + 4u, a18_4);
-  out_y(m0 + 18u, n0 + 5u, a18_5);
-  out_y(m0 + 18u, n0 + 6u, a18_6);
-  out_y(m0 + 18u, n0 + 7u, a18_7);
-  out_y(m0 + 19u, n0 + 0u, a19_0);
-  out_y(m0 + 19u, n0 + 1u, a19_1);
-  out_y(m0 + 19u, n0 + 2u, a19_2);
-  out_y(m0 + 19u, n0 + 3u, a19_3);
-  out_y(m0 + 19u, n0 + 4u, a19_4);
-  out_y(m0 + 19u, n0 + 5u, a19_5);
-  out_y(m0 + 19u, n0 + 6u, a19_6);
-  out_y(m0 + 19u, n0 + 7u, a19_7);
-  out_y(m0 + 20u, n0 + 0u, a20_0);
-  out_y(m0 + 20u, n0 + 1u, a20_1);
-  out_y(m0 + 20u, n0 + 2u, a20_2);
-  out_y(m0 + 20u, n0 + 3u, a20_3);
-  out_y(m0 + 20u, n0 + 4u, a20_4);
-  out_y(m0 + 20u, n0 + 5u, a20_5);
-  out_y(m0 + 20u, n0 + 6u, a20_6);
-  out_y(m0 + 20u, n0 + 7u, a20_7);
-  out_y(m0 + 21u, n0 + 0u, a21_0);
-  out_y(m0 + 21u, n0 + 1u, a21_1);
-  out_y(m0 + 21u, n0 + 2u, a21_2);
-  out_y(m0 + 21u, n0 + 3u, a21_3);
-  out_y(m0 + 21u, n0 + 4u, a21_4);
-  out_y(m0 + 21u, n0 + 5u, a21_5);
-  out_y(m0 + 21u, n0 + 6u, a21_6);
-  out_y(m0 + 21u, n0 + 7u, a21_7);
-  out_y(m0 + 22u, n0 + 0u, a22_0);
-  out_y(m0 + 22u, n0 + 1u, a22_1);
-  out_y(m0 + 22u, n0 + 2u, a22_2);
-  out_y(m0 + 22u, n0 + 3u, a22_3);
-  out_y(m0 + 22u, n0 + 4u, a22_4);
-  out_y(m0 + 22u, n0 + 5u, a22_5);
-  out_y(m0 + 22u, n0 + 6u, a22_6);
-  out_y(m0 + 22u, n0 + 7u, a22_7);
-  out_y(m0 + 23u, n0 + 0u, a23_0);
-  out_y(m0 + 23u, n0 + 1u, a23_1);
-  out_y(m0 + 23u, n0 + 2u, a23_2);
-  out_y(m0 + 23u, n0 + 3u, a23_3);
-  out_y(m0 + 23u, n0 + 4u, a23_4);
-  out_y(m0 + 23u, n0 + 5u, a23_5);
-  out_y(m0 + 23u, n0 + 6u, a23_6);
-  out_y(m0 + 23u, n0 + 7u, a23_7);
-  out_y(m0 + 24u, n0 + 0u, a24_0);
-  out_y(m0 + 24u, n0 + 1u, a24_1);
-  out_y(m0 + 24u, n0 + 2u, a24_2);
-  out_y(m0 + 24u, n0 + 3u, a24_3);
-  out_y(m0 + 24u, n0 + 4u, a24_4);
-  out_y(m0 + 24u, n0 + 5u, a24_5);
-  out_y(m0 + 24u, n0 + 6u, a24_6);
-  out_y(m0 + 24u, n0 + 7u, a24_7);
-  out_y(m0 + 25u, n0 + 0u, a25_0);
-  out_y(m0 + 25u, n0 + 1u, a25_1);
-  out_y(m0 + 25u, n0 + 2u, a25_2);
-  out_y(m0 + 25u, n0 + 3u, a25_3);
-  out_y(m0 + 25u, n0 + 4u, a25_4);
-  out_y(m0 + 25u, n0 + 5u, a25_5);
-  out_y(m0 + 25u, n0 + 6u, a25_6);
-  out_y(m0 + 25u, n0 + 7u, a25_7);
-  out_y(m0 + 26u, n0 + 0u, a26_0);
-  out_y(m0 + 26u, n0 + 1u, a26_1);
-  out_y(m0 + 26u, n0 + 2u, a26_2);
-  out_y(m0 + 26u, n0 + 3u, a26_3);
-  out_y(m0 + 26u, n0 + 4u, a26_4);
-  out_y(m0 + 26u, n0 + 5u, a26_5);
-  out_y(m0 + 26u, n0 + 6u, a26_6);
-  out_y(m0 + 26u, n0 + 7u, a26_7);
-  out_y(m0 + 27u, n0 + 0u, a27_0);
-  out_y(m0 + 27u, n0 + 1u, a27_1);
-  out_y(m0 + 27u, n0 + 2u, a27_2);
-  out_y(m0 + 27u, n0 + 3u, a27_3);
-  out_y(m0 + 27u, n0 + 4u, a27_4);
-  out_y(m0 + 27u, n0 + 5u, a27_5);
-  out_y(m0 + 27u, n0 + 6u, a27_6);
-  out_y(m0 + 27u, n0 + 7u, a27_7);
-  out_y(m0 + 28u, n0 + 0u, a28_0);
-  out_y(m0 + 28u, n0 + 1u, a28_1);
-  out_y(m0 + 28u, n0 + 2u, a28_2);
-  out_y(m0 + 28u, n0 + 3u, a28_3);
-  out_y(m0 + 28u, n0 + 4u, a28_4);
-  out_y(m0 + 28u, n0 + 5u, a28_5);
-  out_y(m0 + 28u, n0 + 6u, a28_6);
-  out_y(m0 + 28u, n0 + 7u, a28_7);
-  out_y(m0 + 29u, n0 + 0u, a29_0);
-  out_y(m0 + 29u, n0 + 1u, a29_1);
-  out_y(m0 + 29u, n0 + 2u, a29_2);
-  out_y(m0 + 29u, n0 + 3u, a29_3);
-  out_y(m0 + 29u, n0 + 4u, a29_4);
-  out_y(m0 + 29u, n0 + 5u, a29_5);
-  out_y(m0 + 29u, n0 + 6u, a29_6);
-  out_y(m0 + 29u, n0 + 7u, a29_7);
-  out_y(m0 + 30u, n0 + 0u, a30_0);
-  out_y(m0 + 30u, n0 + 1u, a30_1);
-  out_y(m0 + 30u, n0 + 2u, a30_2);
-  out_y(m0 + 30u, n0 + 3u, a30_3);
-  out_y(m0 + 30u, n0 + 4u, a30_4);
-  out_y(m0 + 30u, n0 + 5u, a30_5);
-  out_y(m0 + 30u, n0 + 6u, a30_6);
-  out_y(m0 + 30u, n0 + 7u, a30_7);
-  out_y(m0 + 31u, n0 + 0u, a31_0);
-  out_y(m0 + 31u, n0 + 1u, a31_1);
-  out_y(m0 + 31u, n0 + 2u, a31_2);
-  out_y(m0 + 31u, n0 + 3u, a31_3);
-  out_y(m0 + 31u, n0 + 4u, a31_4);
-  out_y(m0 + 31u, n0 + 5u, a31_5);
-  out_y(m0 + 31u, n0 + 6u, a31_6);
-  out_y(m0 + 31u, n0 + 7u, a31_7);
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.flag != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.flag != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+  if (m0 + 8u < p.M) {
+    let o = (m0 + 8u) * N4 + g0;
+    y4[o] = vec4<f32>(a8_0, a8_1, a8_2, a8_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a8_4, a8_5, a8_6, a8_7) + bias1; }
+  }
+  if (m0 + 9u < p.M) {
+    let o = (m0 + 9u) * N4 + g0;
+    y4[o] = vec4<f32>(a9_0, a9_1, a9_2, a9_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a9_4, a9_5, a9_6, a9_7) + bias1; }
+  }
+  if (m0 + 10u < p.M) {
+    let o = (m0 + 10u) * N4 + g0;
+    y4[o] = vec4<f32>(a10_0, a10_1, a10_2, a10_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a10_4, a10_5, a10_6, a10_7) + bias1; }
+  }
+  if (m0 + 11u < p.M) {
+    let o = (m0 + 11u) * N4 + g0;
+    y4[o] = vec4<f32>(a11_0, a11_1, a11_2, a11_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a11_4, a11_5, a11_6, a11_7) + bias1; }
+  }
+  if (m0 + 12u < p.M) {
+    let o = (m0 + 12u) * N4 + g0;
+    y4[o] = vec4<f32>(a12_0, a12_1, a12_2, a12_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a12_4, a12_5, a12_6, a12_7) + bias1; }
+  }
+  if (m0 + 13u < p.M) {
+    let o = (m0 + 13u) * N4 + g0;
+    y4[o] = vec4<f32>(a13_0, a13_1, a13_2, a13_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a13_4, a13_5, a13_6, a13_7) + bias1; }
+  }
+  if (m0 + 14u < p.M) {
+    let o = (m0 + 14u) * N4 + g0;
+    y4[o] = vec4<f32>(a14_0, a14_1, a14_2, a14_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a14_4, a14_5, a14_6, a14_7) + bias1; }
+  }
+  if (m0 + 15u < p.M) {
+    let o = (m0 + 15u) * N4 + g0;
+    y4[o] = vec4<f32>(a15_0, a15_1, a15_2, a15_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a15_4, a15_5, a15_6, a15_7) + bias1; }
+  }
+  if (m0 + 16u < p.M) {
+    let o = (m0 + 16u) * N4 + g0;
+    y4[o] = vec4<f32>(a16_0, a16_1, a16_2, a16_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a16_4, a16_5, a16_6, a16_7) + bias1; }
+  }
+  if (m0 + 17u < p.M) {
+    let o = (m0 + 17u) * N4 + g0;
+    y4[o] = vec4<f32>(a17_0, a17_1, a17_2, a17_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a17_4, a17_5, a17_6, a17_7) + bias1; }
+  }
+  if (m0 + 18u < p.M) {
+    let o = (m0 + 18u) * N4 + g0;
+    y4[o] = vec4<f32>(a18_0, a18_1, a18_2, a18_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a18_4, a18_5, a18_6, a18_7) + bias1; }
+  }
+  if (m0 + 19u < p.M) {
+    let o = (m0 + 19u) * N4 + g0;
+    y4[o] = vec4<f32>(a19_0, a19_1, a19_2, a19_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a19_4, a19_5, a19_6, a19_7) + bias1; }
+  }
+  if (m0 + 20u < p.M) {
+    let o = (m0 + 20u) * N4 + g0;
+    y4[o] = vec4<f32>(a20_0, a20_1, a20_2, a20_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a20_4, a20_5, a20_6, a20_7) + bias1; }
+  }
+  if (m0 + 21u < p.M) {
+    let o = (m0 + 21u) * N4 + g0;
+    y4[o] = vec4<f32>(a21_0, a21_1, a21_2, a21_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a21_4, a21_5, a21_6, a21_7) + bias1; }
+  }
+  if (m0 + 22u < p.M) {
+    let o = (m0 + 22u) * N4 + g0;
+    y4[o] = vec4<f32>(a22_0, a22_1, a22_2, a22_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a22_4, a22_5, a22_6, a22_7) + bias1; }
+  }
+  if (m0 + 23u < p.M) {
+    let o = (m0 + 23u) * N4 + g0;
+    y4[o] = vec4<f32>(a23_0, a23_1, a23_2, a23_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a23_4, a23_5, a23_6, a23_7) + bias1; }
+  }
+  if (m0 + 24u < p.M) {
+    let o = (m0 + 24u) * N4 + g0;
+    y4[o] = vec4<f32>(a24_0, a24_1, a24_2, a24_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a24_4, a24_5, a24_6, a24_7) + bias1; }
+  }
+  if (m0 + 25u < p.M) {
+    let o = (m0 + 25u) * N4 + g0;
+    y4[o] = vec4<f32>(a25_0, a25_1, a25_2, a25_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a25_4, a25_5, a25_6, a25_7) + bias1; }
+  }
+  if (m0 + 26u < p.M) {
+    let o = (m0 + 26u) * N4 + g0;
+    y4[o] = vec4<f32>(a26_0, a26_1, a26_2, a26_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a26_4, a26_5, a26_6, a26_7) + bias1; }
+  }
+  if (m0 + 27u < p.M) {
+    let o = (m0 + 27u) * N4 + g0;
+    y4[o] = vec4<f32>(a27_0, a27_1, a27_2, a27_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a27_4, a27_5, a27_6, a27_7) + bias1; }
+  }
+  if (m0 + 28u < p.M) {
+    let o = (m0 + 28u) * N4 + g0;
+    y4[o] = vec4<f32>(a28_0, a28_1, a28_2, a28_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a28_4, a28_5, a28_6, a28_7) + bias1; }
+  }
+  if (m0 + 29u < p.M) {
+    let o = (m0 + 29u) * N4 + g0;
+    y4[o] = vec4<f32>(a29_0, a29_1, a29_2, a29_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a29_4, a29_5, a29_6, a29_7) + bias1; }
+  }
+  if (m0 + 30u < p.M) {
+    let o = (m0 + 30u) * N4 + g0;
+    y4[o] = vec4<f32>(a30_0, a30_1, a30_2, a30_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a30_4, a30_5, a30_6, a30_7) + bias1; }
+  }
+  if (m0 + 31u < p.M) {
+    let o = (m0 + 31u) * N4 + g0;
+    y4[o] = vec4<f32>(a31_0, a31_1, a31_2, a31_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a31_4, a31_5, a31_6, a31_7) + bias1; }
+  }
 }
 
 // ---- decode matvec ------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
       ...HALF_FWD_TILES.map(([tm, tn]) => ({ K: 172, kernels: { halfFwd: { tm, tn, wg: 16 } } })),
     ];
     for (const [i, { K, kernels }] of tiles.entries()) {
-      const N = 37;
+      const N = i % 2 ? 36 : 44; // N % 4 == 0; 44 leaves a half-full last 8-column tile
       const r = i % 2 ? 8 : 4;
       const scale = 0.75 + i;
       const { deq, data } = makeWeight({ type: 'nf4', blocksize: 64, dq: i % 3 === 0, N, K, seed: 40 + i });
@@ -237,7 +237,9 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     expect(mv.fusesLora(rt, 1, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(false);
     expect(mv.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(rt.device.limits.maxStorageBuffersPerShaderStage >= 10);
     expect(any.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(false);
-    [mv, any].forEach((l) => l.destroy());
+    const odd = Linear4.upload(rt, makeWeight({ type: 'nf4', blocksize: 64, dq: false, N: 37, K: 64, seed: 92 }).data); // y rows not vec4
+    expect(odd.fusesLora(rt, 2, { u: b, params: b, offset: 0, r: 4, scale: 1 })).toBe(false);
+    [mv, any, odd].forEach((l) => l.destroy());
     b.destroy();
   });
 

@@ -261,12 +261,12 @@ export class Linear4 {
 
   /**
    * Whether matmul can fuse this LoRA expansion for M rows: the tiled kernels (not the decode
-   * matvec or the any-K kernel), rank and B's offset multiples of 4 (vec4 reads), and a device
-   * allowing the epilogue kernels' 10 storage buffers per stage (WebGPU's default is 8).
+   * matvec or the any-K kernel), N, rank and B's offset multiples of 4 (vec4 reads and stores), and
+   * a device allowing the epilogue kernels' 10 storage buffers per stage (WebGPU's default is 8).
    */
   fusesLora(rt: GpuRuntime, M: number, e: LoraEpilogue): boolean {
     const K = this.K;
-    if (K % 4 !== 0 || (M === 1 && K % 8 === 0 && !this.kernels.fwd)) return false;
+    if (K % 4 !== 0 || this.N % 4 !== 0 || (M === 1 && K % 8 === 0 && !this.kernels.fwd)) return false;
     return e.r % 4 === 0 && e.offset % 4 === 0 && rt.device.limits.maxStorageBuffersPerShaderStage >= LORA_EPILOGUE_BINDINGS;
   }
 
