@@ -21,9 +21,10 @@ function run(rt: GpuRuntime, entry: string, bindings: GPUBuffer[], n: number, al
   rt.dispatch(FILE, entry, [rt.uniform([n, alpha], 'uf'), ...bindings], grid(rt, Math.ceil(n / WG)));
 }
 
-/** a += alpha·b over n elements. */
+/** a += alpha·b over n elements (four per invocation when n % 4 == 0). */
 export function add(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, n: number, alpha = 1): void {
-  run(rt, 'axpy', [a, b], n, alpha);
+  if (n % 4 === 0) run(rt, 'axpy4', [a, b], n / 4, alpha);
+  else run(rt, 'axpy', [a, b], n, alpha);
 }
 
 /** out = x + b over n elements. */

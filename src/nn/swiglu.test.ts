@@ -35,8 +35,8 @@ describe('SwiGLU', () => {
   });
 
   for (const [T, F] of [
-    [7, 129],
-    [3, 1536],
+    [7, 129], // n % 4 != 0: the scalar kernels
+    [3, 1536], // the vec4 kernels (forward, in-place backward)
   ] as Array<[number, number]>) {
     it(`forward + backward (separate and in place) vs float64, T=${T}, F=${F}`, async () => {
       const n = T * F;
