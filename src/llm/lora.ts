@@ -13,7 +13,8 @@
 //                                     dx += dropout(du·A)        [T, in]  (same mask as forward;
 //                                                                        `inputGrad`: the frozen
 //                                                                        linear's backward adds it)
-// Dropout is fused into the products (gemm.wgsl): the mask of element (t, i) of x comes from the
+// Dropout is fused into the products (gemm.wgsl, and the 4-bit backward's LoRA epilogue in
+// matmul4.wgsl): the mask of element (t, i) of x comes from the
 // counter RNG keyed by (seed, micro-step, layer, module), so the backward regenerates the
 // forward's mask and no dropped copy of x is ever stored.
 
