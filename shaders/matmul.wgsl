@@ -6,6 +6,7 @@
 // compares the two): each invocation computes TM×TN outputs, walking K eight values at a time (2 vec4 of
 // x per tile row, 2 vec4 of W per tile column), no workgroup memory.
 //   mm_f32_TMxTN   K % 8 == 0
+//   mm_f32v_TMxTN  the same storing y as vec4 rows (N % 4 == 0), like the 4-bit tiles that take it
 //   mm_f32_any     any K (scalar loads), 4×4 tile
 //   mm_f32_bwd_TMx1  dX[M,K] = dY[M,N] · W  (K % 8 == 0): TM rows × 8 columns of dX per invocation,
 //                  dY read as scalars (xs), W as 2 vec4 per row (w4), dX written as vec4 (y4)
@@ -35,7 +36,7 @@ override WG: u32 = 64;
 // mm_f32_any reads scalars
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read> ws: array<f32>;
-// mm_f32_bwd writes dX as vec4
+// mm_f32_bwd writes dX as vec4, mm_f32v y
 @group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
 
 fn out_y(m: u32, n: u32, v: f32) {
@@ -1508,6 +1509,1357 @@ fn mm_f32_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
   out_y(m0 + 31u, n0 + 5u, a31_5);
   out_y(m0 + 31u, n0 + 6u, a31_6);
   out_y(m0 + 31u, n0 + 7u, a31_7);
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_1x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 1u;
+  let n0 = (t % p.tilesX) * 4u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 4u;
+  let n0 = (t % p.tilesX) * 4u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let c1 = x4[xr1 + 2u * kw]; let d1 = x4[xr1 + 2u * kw + 1u];
+    let c2 = x4[xr2 + 2u * kw]; let d2 = x4[xr2 + 2u * kw + 1u];
+    let c3 = x4[xr3 + 2u * kw]; let d3 = x4[xr3 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    a1_0 = fma(c1.x, lo0.x, fma(c1.y, lo0.y, fma(c1.z, lo0.z, fma(c1.w, lo0.w, fma(d1.x, hi0.x, fma(d1.y, hi0.y, fma(d1.z, hi0.z, fma(d1.w, hi0.w, a1_0))))))));
+    a2_0 = fma(c2.x, lo0.x, fma(c2.y, lo0.y, fma(c2.z, lo0.z, fma(c2.w, lo0.w, fma(d2.x, hi0.x, fma(d2.y, hi0.y, fma(d2.z, hi0.z, fma(d2.w, hi0.w, a2_0))))))));
+    a3_0 = fma(c3.x, lo0.x, fma(c3.y, lo0.y, fma(c3.z, lo0.z, fma(c3.w, lo0.w, fma(d3.x, hi0.x, fma(d3.y, hi0.y, fma(d3.z, hi0.z, fma(d3.w, hi0.w, a3_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    a1_1 = fma(c1.x, lo1.x, fma(c1.y, lo1.y, fma(c1.z, lo1.z, fma(c1.w, lo1.w, fma(d1.x, hi1.x, fma(d1.y, hi1.y, fma(d1.z, hi1.z, fma(d1.w, hi1.w, a1_1))))))));
+    a2_1 = fma(c2.x, lo1.x, fma(c2.y, lo1.y, fma(c2.z, lo1.z, fma(c2.w, lo1.w, fma(d2.x, hi1.x, fma(d2.y, hi1.y, fma(d2.z, hi1.z, fma(d2.w, hi1.w, a2_1))))))));
+    a3_1 = fma(c3.x, lo1.x, fma(c3.y, lo1.y, fma(c3.z, lo1.z, fma(c3.w, lo1.w, fma(d3.x, hi1.x, fma(d3.y, hi1.y, fma(d3.z, hi1.z, fma(d3.w, hi1.w, a3_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    a1_2 = fma(c1.x, lo2.x, fma(c1.y, lo2.y, fma(c1.z, lo2.z, fma(c1.w, lo2.w, fma(d1.x, hi2.x, fma(d1.y, hi2.y, fma(d1.z, hi2.z, fma(d1.w, hi2.w, a1_2))))))));
+    a2_2 = fma(c2.x, lo2.x, fma(c2.y, lo2.y, fma(c2.z, lo2.z, fma(c2.w, lo2.w, fma(d2.x, hi2.x, fma(d2.y, hi2.y, fma(d2.z, hi2.z, fma(d2.w, hi2.w, a2_2))))))));
+    a3_2 = fma(c3.x, lo2.x, fma(c3.y, lo2.y, fma(c3.z, lo2.z, fma(c3.w, lo2.w, fma(d3.x, hi2.x, fma(d3.y, hi2.y, fma(d3.z, hi2.z, fma(d3.w, hi2.w, a3_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+    a1_3 = fma(c1.x, lo3.x, fma(c1.y, lo3.y, fma(c1.z, lo3.z, fma(c1.w, lo3.w, fma(d1.x, hi3.x, fma(d1.y, hi3.y, fma(d1.z, hi3.z, fma(d1.w, hi3.w, a1_3))))))));
+    a2_3 = fma(c2.x, lo3.x, fma(c2.y, lo3.y, fma(c2.z, lo3.z, fma(c2.w, lo3.w, fma(d2.x, hi3.x, fma(d2.y, hi3.y, fma(d2.z, hi3.z, fma(d2.w, hi3.w, a2_3))))))));
+    a3_3 = fma(c3.x, lo3.x, fma(c3.y, lo3.y, fma(c3.z, lo3.z, fma(c3.w, lo3.w, fma(d3.x, hi3.x, fma(d3.y, hi3.y, fma(d3.z, hi3.z, fma(d3.w, hi3.w, a3_3))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_8x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 8u;
+  let n0 = (t % p.tilesX) * 4u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0;
+  var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0;
+  var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0;
+  var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0;
+  var a7_0 = 0.0; var a7_1 = 0.0; var a7_2 = 0.0; var a7_3 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let c1 = x4[xr1 + 2u * kw]; let d1 = x4[xr1 + 2u * kw + 1u];
+    let c2 = x4[xr2 + 2u * kw]; let d2 = x4[xr2 + 2u * kw + 1u];
+    let c3 = x4[xr3 + 2u * kw]; let d3 = x4[xr3 + 2u * kw + 1u];
+    let c4 = x4[xr4 + 2u * kw]; let d4 = x4[xr4 + 2u * kw + 1u];
+    let c5 = x4[xr5 + 2u * kw]; let d5 = x4[xr5 + 2u * kw + 1u];
+    let c6 = x4[xr6 + 2u * kw]; let d6 = x4[xr6 + 2u * kw + 1u];
+    let c7 = x4[xr7 + 2u * kw]; let d7 = x4[xr7 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    a1_0 = fma(c1.x, lo0.x, fma(c1.y, lo0.y, fma(c1.z, lo0.z, fma(c1.w, lo0.w, fma(d1.x, hi0.x, fma(d1.y, hi0.y, fma(d1.z, hi0.z, fma(d1.w, hi0.w, a1_0))))))));
+    a2_0 = fma(c2.x, lo0.x, fma(c2.y, lo0.y, fma(c2.z, lo0.z, fma(c2.w, lo0.w, fma(d2.x, hi0.x, fma(d2.y, hi0.y, fma(d2.z, hi0.z, fma(d2.w, hi0.w, a2_0))))))));
+    a3_0 = fma(c3.x, lo0.x, fma(c3.y, lo0.y, fma(c3.z, lo0.z, fma(c3.w, lo0.w, fma(d3.x, hi0.x, fma(d3.y, hi0.y, fma(d3.z, hi0.z, fma(d3.w, hi0.w, a3_0))))))));
+    a4_0 = fma(c4.x, lo0.x, fma(c4.y, lo0.y, fma(c4.z, lo0.z, fma(c4.w, lo0.w, fma(d4.x, hi0.x, fma(d4.y, hi0.y, fma(d4.z, hi0.z, fma(d4.w, hi0.w, a4_0))))))));
+    a5_0 = fma(c5.x, lo0.x, fma(c5.y, lo0.y, fma(c5.z, lo0.z, fma(c5.w, lo0.w, fma(d5.x, hi0.x, fma(d5.y, hi0.y, fma(d5.z, hi0.z, fma(d5.w, hi0.w, a5_0))))))));
+    a6_0 = fma(c6.x, lo0.x, fma(c6.y, lo0.y, fma(c6.z, lo0.z, fma(c6.w, lo0.w, fma(d6.x, hi0.x, fma(d6.y, hi0.y, fma(d6.z, hi0.z, fma(d6.w, hi0.w, a6_0))))))));
+    a7_0 = fma(c7.x, lo0.x, fma(c7.y, lo0.y, fma(c7.z, lo0.z, fma(c7.w, lo0.w, fma(d7.x, hi0.x, fma(d7.y, hi0.y, fma(d7.z, hi0.z, fma(d7.w, hi0.w, a7_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    a1_1 = fma(c1.x, lo1.x, fma(c1.y, lo1.y, fma(c1.z, lo1.z, fma(c1.w, lo1.w, fma(d1.x, hi1.x, fma(d1.y, hi1.y, fma(d1.z, hi1.z, fma(d1.w, hi1.w, a1_1))))))));
+    a2_1 = fma(c2.x, lo1.x, fma(c2.y, lo1.y, fma(c2.z, lo1.z, fma(c2.w, lo1.w, fma(d2.x, hi1.x, fma(d2.y, hi1.y, fma(d2.z, hi1.z, fma(d2.w, hi1.w, a2_1))))))));
+    a3_1 = fma(c3.x, lo1.x, fma(c3.y, lo1.y, fma(c3.z, lo1.z, fma(c3.w, lo1.w, fma(d3.x, hi1.x, fma(d3.y, hi1.y, fma(d3.z, hi1.z, fma(d3.w, hi1.w, a3_1))))))));
+    a4_1 = fma(c4.x, lo1.x, fma(c4.y, lo1.y, fma(c4.z, lo1.z, fma(c4.w, lo1.w, fma(d4.x, hi1.x, fma(d4.y, hi1.y, fma(d4.z, hi1.z, fma(d4.w, hi1.w, a4_1))))))));
+    a5_1 = fma(c5.x, lo1.x, fma(c5.y, lo1.y, fma(c5.z, lo1.z, fma(c5.w, lo1.w, fma(d5.x, hi1.x, fma(d5.y, hi1.y, fma(d5.z, hi1.z, fma(d5.w, hi1.w, a5_1))))))));
+    a6_1 = fma(c6.x, lo1.x, fma(c6.y, lo1.y, fma(c6.z, lo1.z, fma(c6.w, lo1.w, fma(d6.x, hi1.x, fma(d6.y, hi1.y, fma(d6.z, hi1.z, fma(d6.w, hi1.w, a6_1))))))));
+    a7_1 = fma(c7.x, lo1.x, fma(c7.y, lo1.y, fma(c7.z, lo1.z, fma(c7.w, lo1.w, fma(d7.x, hi1.x, fma(d7.y, hi1.y, fma(d7.z, hi1.z, fma(d7.w, hi1.w, a7_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    a1_2 = fma(c1.x, lo2.x, fma(c1.y, lo2.y, fma(c1.z, lo2.z, fma(c1.w, lo2.w, fma(d1.x, hi2.x, fma(d1.y, hi2.y, fma(d1.z, hi2.z, fma(d1.w, hi2.w, a1_2))))))));
+    a2_2 = fma(c2.x, lo2.x, fma(c2.y, lo2.y, fma(c2.z, lo2.z, fma(c2.w, lo2.w, fma(d2.x, hi2.x, fma(d2.y, hi2.y, fma(d2.z, hi2.z, fma(d2.w, hi2.w, a2_2))))))));
+    a3_2 = fma(c3.x, lo2.x, fma(c3.y, lo2.y, fma(c3.z, lo2.z, fma(c3.w, lo2.w, fma(d3.x, hi2.x, fma(d3.y, hi2.y, fma(d3.z, hi2.z, fma(d3.w, hi2.w, a3_2))))))));
+    a4_2 = fma(c4.x, lo2.x, fma(c4.y, lo2.y, fma(c4.z, lo2.z, fma(c4.w, lo2.w, fma(d4.x, hi2.x, fma(d4.y, hi2.y, fma(d4.z, hi2.z, fma(d4.w, hi2.w, a4_2))))))));
+    a5_2 = fma(c5.x, lo2.x, fma(c5.y, lo2.y, fma(c5.z, lo2.z, fma(c5.w, lo2.w, fma(d5.x, hi2.x, fma(d5.y, hi2.y, fma(d5.z, hi2.z, fma(d5.w, hi2.w, a5_2))))))));
+    a6_2 = fma(c6.x, lo2.x, fma(c6.y, lo2.y, fma(c6.z, lo2.z, fma(c6.w, lo2.w, fma(d6.x, hi2.x, fma(d6.y, hi2.y, fma(d6.z, hi2.z, fma(d6.w, hi2.w, a6_2))))))));
+    a7_2 = fma(c7.x, lo2.x, fma(c7.y, lo2.y, fma(c7.z, lo2.z, fma(c7.w, lo2.w, fma(d7.x, hi2.x, fma(d7.y, hi2.y, fma(d7.z, hi2.z, fma(d7.w, hi2.w, a7_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+    a1_3 = fma(c1.x, lo3.x, fma(c1.y, lo3.y, fma(c1.z, lo3.z, fma(c1.w, lo3.w, fma(d1.x, hi3.x, fma(d1.y, hi3.y, fma(d1.z, hi3.z, fma(d1.w, hi3.w, a1_3))))))));
+    a2_3 = fma(c2.x, lo3.x, fma(c2.y, lo3.y, fma(c2.z, lo3.z, fma(c2.w, lo3.w, fma(d2.x, hi3.x, fma(d2.y, hi3.y, fma(d2.z, hi3.z, fma(d2.w, hi3.w, a2_3))))))));
+    a3_3 = fma(c3.x, lo3.x, fma(c3.y, lo3.y, fma(c3.z, lo3.z, fma(c3.w, lo3.w, fma(d3.x, hi3.x, fma(d3.y, hi3.y, fma(d3.z, hi3.z, fma(d3.w, hi3.w, a3_3))))))));
+    a4_3 = fma(c4.x, lo3.x, fma(c4.y, lo3.y, fma(c4.z, lo3.z, fma(c4.w, lo3.w, fma(d4.x, hi3.x, fma(d4.y, hi3.y, fma(d4.z, hi3.z, fma(d4.w, hi3.w, a4_3))))))));
+    a5_3 = fma(c5.x, lo3.x, fma(c5.y, lo3.y, fma(c5.z, lo3.z, fma(c5.w, lo3.w, fma(d5.x, hi3.x, fma(d5.y, hi3.y, fma(d5.z, hi3.z, fma(d5.w, hi3.w, a5_3))))))));
+    a6_3 = fma(c6.x, lo3.x, fma(c6.y, lo3.y, fma(c6.z, lo3.z, fma(c6.w, lo3.w, fma(d6.x, hi3.x, fma(d6.y, hi3.y, fma(d6.z, hi3.z, fma(d6.w, hi3.w, a6_3))))))));
+    a7_3 = fma(c7.x, lo3.x, fma(c7.y, lo3.y, fma(c7.z, lo3.z, fma(c7.w, lo3.w, fma(d7.x, hi3.x, fma(d7.y, hi3.y, fma(d7.z, hi3.z, fma(d7.w, hi3.w, a7_3))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_4x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 4u;
+  let n0 = (t % p.tilesX) * 8u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  let wr4 = min(n0 + 4u, p.N - 1u) * 2u * KW;
+  let wr5 = min(n0 + 5u, p.N - 1u) * 2u * KW;
+  let wr6 = min(n0 + 6u, p.N - 1u) * 2u * KW;
+  let wr7 = min(n0 + 7u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let c1 = x4[xr1 + 2u * kw]; let d1 = x4[xr1 + 2u * kw + 1u];
+    let c2 = x4[xr2 + 2u * kw]; let d2 = x4[xr2 + 2u * kw + 1u];
+    let c3 = x4[xr3 + 2u * kw]; let d3 = x4[xr3 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    a1_0 = fma(c1.x, lo0.x, fma(c1.y, lo0.y, fma(c1.z, lo0.z, fma(c1.w, lo0.w, fma(d1.x, hi0.x, fma(d1.y, hi0.y, fma(d1.z, hi0.z, fma(d1.w, hi0.w, a1_0))))))));
+    a2_0 = fma(c2.x, lo0.x, fma(c2.y, lo0.y, fma(c2.z, lo0.z, fma(c2.w, lo0.w, fma(d2.x, hi0.x, fma(d2.y, hi0.y, fma(d2.z, hi0.z, fma(d2.w, hi0.w, a2_0))))))));
+    a3_0 = fma(c3.x, lo0.x, fma(c3.y, lo0.y, fma(c3.z, lo0.z, fma(c3.w, lo0.w, fma(d3.x, hi0.x, fma(d3.y, hi0.y, fma(d3.z, hi0.z, fma(d3.w, hi0.w, a3_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    a1_1 = fma(c1.x, lo1.x, fma(c1.y, lo1.y, fma(c1.z, lo1.z, fma(c1.w, lo1.w, fma(d1.x, hi1.x, fma(d1.y, hi1.y, fma(d1.z, hi1.z, fma(d1.w, hi1.w, a1_1))))))));
+    a2_1 = fma(c2.x, lo1.x, fma(c2.y, lo1.y, fma(c2.z, lo1.z, fma(c2.w, lo1.w, fma(d2.x, hi1.x, fma(d2.y, hi1.y, fma(d2.z, hi1.z, fma(d2.w, hi1.w, a2_1))))))));
+    a3_1 = fma(c3.x, lo1.x, fma(c3.y, lo1.y, fma(c3.z, lo1.z, fma(c3.w, lo1.w, fma(d3.x, hi1.x, fma(d3.y, hi1.y, fma(d3.z, hi1.z, fma(d3.w, hi1.w, a3_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    a1_2 = fma(c1.x, lo2.x, fma(c1.y, lo2.y, fma(c1.z, lo2.z, fma(c1.w, lo2.w, fma(d1.x, hi2.x, fma(d1.y, hi2.y, fma(d1.z, hi2.z, fma(d1.w, hi2.w, a1_2))))))));
+    a2_2 = fma(c2.x, lo2.x, fma(c2.y, lo2.y, fma(c2.z, lo2.z, fma(c2.w, lo2.w, fma(d2.x, hi2.x, fma(d2.y, hi2.y, fma(d2.z, hi2.z, fma(d2.w, hi2.w, a2_2))))))));
+    a3_2 = fma(c3.x, lo2.x, fma(c3.y, lo2.y, fma(c3.z, lo2.z, fma(c3.w, lo2.w, fma(d3.x, hi2.x, fma(d3.y, hi2.y, fma(d3.z, hi2.z, fma(d3.w, hi2.w, a3_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+    a1_3 = fma(c1.x, lo3.x, fma(c1.y, lo3.y, fma(c1.z, lo3.z, fma(c1.w, lo3.w, fma(d1.x, hi3.x, fma(d1.y, hi3.y, fma(d1.z, hi3.z, fma(d1.w, hi3.w, a1_3))))))));
+    a2_3 = fma(c2.x, lo3.x, fma(c2.y, lo3.y, fma(c2.z, lo3.z, fma(c2.w, lo3.w, fma(d2.x, hi3.x, fma(d2.y, hi3.y, fma(d2.z, hi3.z, fma(d2.w, hi3.w, a2_3))))))));
+    a3_3 = fma(c3.x, lo3.x, fma(c3.y, lo3.y, fma(c3.z, lo3.z, fma(c3.w, lo3.w, fma(d3.x, hi3.x, fma(d3.y, hi3.y, fma(d3.z, hi3.z, fma(d3.w, hi3.w, a3_3))))))));
+    let lo4 = w4[wr4 + 2u * kw]; let hi4 = w4[wr4 + 2u * kw + 1u];
+    a0_4 = fma(c0.x, lo4.x, fma(c0.y, lo4.y, fma(c0.z, lo4.z, fma(c0.w, lo4.w, fma(d0.x, hi4.x, fma(d0.y, hi4.y, fma(d0.z, hi4.z, fma(d0.w, hi4.w, a0_4))))))));
+    a1_4 = fma(c1.x, lo4.x, fma(c1.y, lo4.y, fma(c1.z, lo4.z, fma(c1.w, lo4.w, fma(d1.x, hi4.x, fma(d1.y, hi4.y, fma(d1.z, hi4.z, fma(d1.w, hi4.w, a1_4))))))));
+    a2_4 = fma(c2.x, lo4.x, fma(c2.y, lo4.y, fma(c2.z, lo4.z, fma(c2.w, lo4.w, fma(d2.x, hi4.x, fma(d2.y, hi4.y, fma(d2.z, hi4.z, fma(d2.w, hi4.w, a2_4))))))));
+    a3_4 = fma(c3.x, lo4.x, fma(c3.y, lo4.y, fma(c3.z, lo4.z, fma(c3.w, lo4.w, fma(d3.x, hi4.x, fma(d3.y, hi4.y, fma(d3.z, hi4.z, fma(d3.w, hi4.w, a3_4))))))));
+    let lo5 = w4[wr5 + 2u * kw]; let hi5 = w4[wr5 + 2u * kw + 1u];
+    a0_5 = fma(c0.x, lo5.x, fma(c0.y, lo5.y, fma(c0.z, lo5.z, fma(c0.w, lo5.w, fma(d0.x, hi5.x, fma(d0.y, hi5.y, fma(d0.z, hi5.z, fma(d0.w, hi5.w, a0_5))))))));
+    a1_5 = fma(c1.x, lo5.x, fma(c1.y, lo5.y, fma(c1.z, lo5.z, fma(c1.w, lo5.w, fma(d1.x, hi5.x, fma(d1.y, hi5.y, fma(d1.z, hi5.z, fma(d1.w, hi5.w, a1_5))))))));
+    a2_5 = fma(c2.x, lo5.x, fma(c2.y, lo5.y, fma(c2.z, lo5.z, fma(c2.w, lo5.w, fma(d2.x, hi5.x, fma(d2.y, hi5.y, fma(d2.z, hi5.z, fma(d2.w, hi5.w, a2_5))))))));
+    a3_5 = fma(c3.x, lo5.x, fma(c3.y, lo5.y, fma(c3.z, lo5.z, fma(c3.w, lo5.w, fma(d3.x, hi5.x, fma(d3.y, hi5.y, fma(d3.z, hi5.z, fma(d3.w, hi5.w, a3_5))))))));
+    let lo6 = w4[wr6 + 2u * kw]; let hi6 = w4[wr6 + 2u * kw + 1u];
+    a0_6 = fma(c0.x, lo6.x, fma(c0.y, lo6.y, fma(c0.z, lo6.z, fma(c0.w, lo6.w, fma(d0.x, hi6.x, fma(d0.y, hi6.y, fma(d0.z, hi6.z, fma(d0.w, hi6.w, a0_6))))))));
+    a1_6 = fma(c1.x, lo6.x, fma(c1.y, lo6.y, fma(c1.z, lo6.z, fma(c1.w, lo6.w, fma(d1.x, hi6.x, fma(d1.y, hi6.y, fma(d1.z, hi6.z, fma(d1.w, hi6.w, a1_6))))))));
+    a2_6 = fma(c2.x, lo6.x, fma(c2.y, lo6.y, fma(c2.z, lo6.z, fma(c2.w, lo6.w, fma(d2.x, hi6.x, fma(d2.y, hi6.y, fma(d2.z, hi6.z, fma(d2.w, hi6.w, a2_6))))))));
+    a3_6 = fma(c3.x, lo6.x, fma(c3.y, lo6.y, fma(c3.z, lo6.z, fma(c3.w, lo6.w, fma(d3.x, hi6.x, fma(d3.y, hi6.y, fma(d3.z, hi6.z, fma(d3.w, hi6.w, a3_6))))))));
+    let lo7 = w4[wr7 + 2u * kw]; let hi7 = w4[wr7 + 2u * kw + 1u];
+    a0_7 = fma(c0.x, lo7.x, fma(c0.y, lo7.y, fma(c0.z, lo7.z, fma(c0.w, lo7.w, fma(d0.x, hi7.x, fma(d0.y, hi7.y, fma(d0.z, hi7.z, fma(d0.w, hi7.w, a0_7))))))));
+    a1_7 = fma(c1.x, lo7.x, fma(c1.y, lo7.y, fma(c1.z, lo7.z, fma(c1.w, lo7.w, fma(d1.x, hi7.x, fma(d1.y, hi7.y, fma(d1.z, hi7.z, fma(d1.w, hi7.w, a1_7))))))));
+    a2_7 = fma(c2.x, lo7.x, fma(c2.y, lo7.y, fma(c2.z, lo7.z, fma(c2.w, lo7.w, fma(d2.x, hi7.x, fma(d2.y, hi7.y, fma(d2.z, hi7.z, fma(d2.w, hi7.w, a2_7))))))));
+    a3_7 = fma(c3.x, lo7.x, fma(c3.y, lo7.y, fma(c3.z, lo7.z, fma(c3.w, lo7.w, fma(d3.x, hi7.x, fma(d3.y, hi7.y, fma(d3.z, hi7.z, fma(d3.w, hi7.w, a3_7))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_8x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 8u;
+  let n0 = (t % p.tilesX) * 8u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  let wr4 = min(n0 + 4u, p.N - 1u) * 2u * KW;
+  let wr5 = min(n0 + 5u, p.N - 1u) * 2u * KW;
+  let wr6 = min(n0 + 6u, p.N - 1u) * 2u * KW;
+  let wr7 = min(n0 + 7u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0;
+  var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0; var a4_7 = 0.0;
+  var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0; var a5_7 = 0.0;
+  var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0; var a6_7 = 0.0;
+  var a7_0 = 0.0; var a7_1 = 0.0; var a7_2 = 0.0; var a7_3 = 0.0; var a7_4 = 0.0; var a7_5 = 0.0; var a7_6 = 0.0; var a7_7 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let c1 = x4[xr1 + 2u * kw]; let d1 = x4[xr1 + 2u * kw + 1u];
+    let c2 = x4[xr2 + 2u * kw]; let d2 = x4[xr2 + 2u * kw + 1u];
+    let c3 = x4[xr3 + 2u * kw]; let d3 = x4[xr3 + 2u * kw + 1u];
+    let c4 = x4[xr4 + 2u * kw]; let d4 = x4[xr4 + 2u * kw + 1u];
+    let c5 = x4[xr5 + 2u * kw]; let d5 = x4[xr5 + 2u * kw + 1u];
+    let c6 = x4[xr6 + 2u * kw]; let d6 = x4[xr6 + 2u * kw + 1u];
+    let c7 = x4[xr7 + 2u * kw]; let d7 = x4[xr7 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    a1_0 = fma(c1.x, lo0.x, fma(c1.y, lo0.y, fma(c1.z, lo0.z, fma(c1.w, lo0.w, fma(d1.x, hi0.x, fma(d1.y, hi0.y, fma(d1.z, hi0.z, fma(d1.w, hi0.w, a1_0))))))));
+    a2_0 = fma(c2.x, lo0.x, fma(c2.y, lo0.y, fma(c2.z, lo0.z, fma(c2.w, lo0.w, fma(d2.x, hi0.x, fma(d2.y, hi0.y, fma(d2.z, hi0.z, fma(d2.w, hi0.w, a2_0))))))));
+    a3_0 = fma(c3.x, lo0.x, fma(c3.y, lo0.y, fma(c3.z, lo0.z, fma(c3.w, lo0.w, fma(d3.x, hi0.x, fma(d3.y, hi0.y, fma(d3.z, hi0.z, fma(d3.w, hi0.w, a3_0))))))));
+    a4_0 = fma(c4.x, lo0.x, fma(c4.y, lo0.y, fma(c4.z, lo0.z, fma(c4.w, lo0.w, fma(d4.x, hi0.x, fma(d4.y, hi0.y, fma(d4.z, hi0.z, fma(d4.w, hi0.w, a4_0))))))));
+    a5_0 = fma(c5.x, lo0.x, fma(c5.y, lo0.y, fma(c5.z, lo0.z, fma(c5.w, lo0.w, fma(d5.x, hi0.x, fma(d5.y, hi0.y, fma(d5.z, hi0.z, fma(d5.w, hi0.w, a5_0))))))));
+    a6_0 = fma(c6.x, lo0.x, fma(c6.y, lo0.y, fma(c6.z, lo0.z, fma(c6.w, lo0.w, fma(d6.x, hi0.x, fma(d6.y, hi0.y, fma(d6.z, hi0.z, fma(d6.w, hi0.w, a6_0))))))));
+    a7_0 = fma(c7.x, lo0.x, fma(c7.y, lo0.y, fma(c7.z, lo0.z, fma(c7.w, lo0.w, fma(d7.x, hi0.x, fma(d7.y, hi0.y, fma(d7.z, hi0.z, fma(d7.w, hi0.w, a7_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    a1_1 = fma(c1.x, lo1.x, fma(c1.y, lo1.y, fma(c1.z, lo1.z, fma(c1.w, lo1.w, fma(d1.x, hi1.x, fma(d1.y, hi1.y, fma(d1.z, hi1.z, fma(d1.w, hi1.w, a1_1))))))));
+    a2_1 = fma(c2.x, lo1.x, fma(c2.y, lo1.y, fma(c2.z, lo1.z, fma(c2.w, lo1.w, fma(d2.x, hi1.x, fma(d2.y, hi1.y, fma(d2.z, hi1.z, fma(d2.w, hi1.w, a2_1))))))));
+    a3_1 = fma(c3.x, lo1.x, fma(c3.y, lo1.y, fma(c3.z, lo1.z, fma(c3.w, lo1.w, fma(d3.x, hi1.x, fma(d3.y, hi1.y, fma(d3.z, hi1.z, fma(d3.w, hi1.w, a3_1))))))));
+    a4_1 = fma(c4.x, lo1.x, fma(c4.y, lo1.y, fma(c4.z, lo1.z, fma(c4.w, lo1.w, fma(d4.x, hi1.x, fma(d4.y, hi1.y, fma(d4.z, hi1.z, fma(d4.w, hi1.w, a4_1))))))));
+    a5_1 = fma(c5.x, lo1.x, fma(c5.y, lo1.y, fma(c5.z, lo1.z, fma(c5.w, lo1.w, fma(d5.x, hi1.x, fma(d5.y, hi1.y, fma(d5.z, hi1.z, fma(d5.w, hi1.w, a5_1))))))));
+    a6_1 = fma(c6.x, lo1.x, fma(c6.y, lo1.y, fma(c6.z, lo1.z, fma(c6.w, lo1.w, fma(d6.x, hi1.x, fma(d6.y, hi1.y, fma(d6.z, hi1.z, fma(d6.w, hi1.w, a6_1))))))));
+    a7_1 = fma(c7.x, lo1.x, fma(c7.y, lo1.y, fma(c7.z, lo1.z, fma(c7.w, lo1.w, fma(d7.x, hi1.x, fma(d7.y, hi1.y, fma(d7.z, hi1.z, fma(d7.w, hi1.w, a7_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    a1_2 = fma(c1.x, lo2.x, fma(c1.y, lo2.y, fma(c1.z, lo2.z, fma(c1.w, lo2.w, fma(d1.x, hi2.x, fma(d1.y, hi2.y, fma(d1.z, hi2.z, fma(d1.w, hi2.w, a1_2))))))));
+    a2_2 = fma(c2.x, lo2.x, fma(c2.y, lo2.y, fma(c2.z, lo2.z, fma(c2.w, lo2.w, fma(d2.x, hi2.x, fma(d2.y, hi2.y, fma(d2.z, hi2.z, fma(d2.w, hi2.w, a2_2))))))));
+    a3_2 = fma(c3.x, lo2.x, fma(c3.y, lo2.y, fma(c3.z, lo2.z, fma(c3.w, lo2.w, fma(d3.x, hi2.x, fma(d3.y, hi2.y, fma(d3.z, hi2.z, fma(d3.w, hi2.w, a3_2))))))));
+    a4_2 = fma(c4.x, lo2.x, fma(c4.y, lo2.y, fma(c4.z, lo2.z, fma(c4.w, lo2.w, fma(d4.x, hi2.x, fma(d4.y, hi2.y, fma(d4.z, hi2.z, fma(d4.w, hi2.w, a4_2))))))));
+    a5_2 = fma(c5.x, lo2.x, fma(c5.y, lo2.y, fma(c5.z, lo2.z, fma(c5.w, lo2.w, fma(d5.x, hi2.x, fma(d5.y, hi2.y, fma(d5.z, hi2.z, fma(d5.w, hi2.w, a5_2))))))));
+    a6_2 = fma(c6.x, lo2.x, fma(c6.y, lo2.y, fma(c6.z, lo2.z, fma(c6.w, lo2.w, fma(d6.x, hi2.x, fma(d6.y, hi2.y, fma(d6.z, hi2.z, fma(d6.w, hi2.w, a6_2))))))));
+    a7_2 = fma(c7.x, lo2.x, fma(c7.y, lo2.y, fma(c7.z, lo2.z, fma(c7.w, lo2.w, fma(d7.x, hi2.x, fma(d7.y, hi2.y, fma(d7.z, hi2.z, fma(d7.w, hi2.w, a7_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+    a1_3 = fma(c1.x, lo3.x, fma(c1.y, lo3.y, fma(c1.z, lo3.z, fma(c1.w, lo3.w, fma(d1.x, hi3.x, fma(d1.y, hi3.y, fma(d1.z, hi3.z, fma(d1.w, hi3.w, a1_3))))))));
+    a2_3 = fma(c2.x, lo3.x, fma(c2.y, lo3.y, fma(c2.z, lo3.z, fma(c2.w, lo3.w, fma(d2.x, hi3.x, fma(d2.y, hi3.y, fma(d2.z, hi3.z, fma(d2.w, hi3.w, a2_3))))))));
+    a3_3 = fma(c3.x, lo3.x, fma(c3.y, lo3.y, fma(c3.z, lo3.z, fma(c3.w, lo3.w, fma(d3.x, hi3.x, fma(d3.y, hi3.y, fma(d3.z, hi3.z, fma(d3.w, hi3.w, a3_3))))))));
+    a4_3 = fma(c4.x, lo3.x, fma(c4.y, lo3.y, fma(c4.z, lo3.z, fma(c4.w, lo3.w, fma(d4.x, hi3.x, fma(d4.y, hi3.y, fma(d4.z, hi3.z, fma(d4.w, hi3.w, a4_3))))))));
+    a5_3 = fma(c5.x, lo3.x, fma(c5.y, lo3.y, fma(c5.z, lo3.z, fma(c5.w, lo3.w, fma(d5.x, hi3.x, fma(d5.y, hi3.y, fma(d5.z, hi3.z, fma(d5.w, hi3.w, a5_3))))))));
+    a6_3 = fma(c6.x, lo3.x, fma(c6.y, lo3.y, fma(c6.z, lo3.z, fma(c6.w, lo3.w, fma(d6.x, hi3.x, fma(d6.y, hi3.y, fma(d6.z, hi3.z, fma(d6.w, hi3.w, a6_3))))))));
+    a7_3 = fma(c7.x, lo3.x, fma(c7.y, lo3.y, fma(c7.z, lo3.z, fma(c7.w, lo3.w, fma(d7.x, hi3.x, fma(d7.y, hi3.y, fma(d7.z, hi3.z, fma(d7.w, hi3.w, a7_3))))))));
+    let lo4 = w4[wr4 + 2u * kw]; let hi4 = w4[wr4 + 2u * kw + 1u];
+    a0_4 = fma(c0.x, lo4.x, fma(c0.y, lo4.y, fma(c0.z, lo4.z, fma(c0.w, lo4.w, fma(d0.x, hi4.x, fma(d0.y, hi4.y, fma(d0.z, hi4.z, fma(d0.w, hi4.w, a0_4))))))));
+    a1_4 = fma(c1.x, lo4.x, fma(c1.y, lo4.y, fma(c1.z, lo4.z, fma(c1.w, lo4.w, fma(d1.x, hi4.x, fma(d1.y, hi4.y, fma(d1.z, hi4.z, fma(d1.w, hi4.w, a1_4))))))));
+    a2_4 = fma(c2.x, lo4.x, fma(c2.y, lo4.y, fma(c2.z, lo4.z, fma(c2.w, lo4.w, fma(d2.x, hi4.x, fma(d2.y, hi4.y, fma(d2.z, hi4.z, fma(d2.w, hi4.w, a2_4))))))));
+    a3_4 = fma(c3.x, lo4.x, fma(c3.y, lo4.y, fma(c3.z, lo4.z, fma(c3.w, lo4.w, fma(d3.x, hi4.x, fma(d3.y, hi4.y, fma(d3.z, hi4.z, fma(d3.w, hi4.w, a3_4))))))));
+    a4_4 = fma(c4.x, lo4.x, fma(c4.y, lo4.y, fma(c4.z, lo4.z, fma(c4.w, lo4.w, fma(d4.x, hi4.x, fma(d4.y, hi4.y, fma(d4.z, hi4.z, fma(d4.w, hi4.w, a4_4))))))));
+    a5_4 = fma(c5.x, lo4.x, fma(c5.y, lo4.y, fma(c5.z, lo4.z, fma(c5.w, lo4.w, fma(d5.x, hi4.x, fma(d5.y, hi4.y, fma(d5.z, hi4.z, fma(d5.w, hi4.w, a5_4))))))));
+    a6_4 = fma(c6.x, lo4.x, fma(c6.y, lo4.y, fma(c6.z, lo4.z, fma(c6.w, lo4.w, fma(d6.x, hi4.x, fma(d6.y, hi4.y, fma(d6.z, hi4.z, fma(d6.w, hi4.w, a6_4))))))));
+    a7_4 = fma(c7.x, lo4.x, fma(c7.y, lo4.y, fma(c7.z, lo4.z, fma(c7.w, lo4.w, fma(d7.x, hi4.x, fma(d7.y, hi4.y, fma(d7.z, hi4.z, fma(d7.w, hi4.w, a7_4))))))));
+    let lo5 = w4[wr5 + 2u * kw]; let hi5 = w4[wr5 + 2u * kw + 1u];
+    a0_5 = fma(c0.x, lo5.x, fma(c0.y, lo5.y, fma(c0.z, lo5.z, fma(c0.w, lo5.w, fma(d0.x, hi5.x, fma(d0.y, hi5.y, fma(d0.z, hi5.z, fma(d0.w, hi5.w, a0_5))))))));
+    a1_5 = fma(c1.x, lo5.x, fma(c1.y, lo5.y, fma(c1.z, lo5.z, fma(c1.w, lo5.w, fma(d1.x, hi5.x, fma(d1.y, hi5.y, fma(d1.z, hi5.z, fma(d1.w, hi5.w, a1_5))))))));
+    a2_5 = fma(c2.x, lo5.x, fma(c2.y, lo5.y, fma(c2.z, lo5.z, fma(c2.w, lo5.w, fma(d2.x, hi5.x, fma(d2.y, hi5.y, fma(d2.z, hi5.z, fma(d2.w, hi5.w, a2_5))))))));
+    a3_5 = fma(c3.x, lo5.x, fma(c3.y, lo5.y, fma(c3.z, lo5.z, fma(c3.w, lo5.w, fma(d3.x, hi5.x, fma(d3.y, hi5.y, fma(d3.z, hi5.z, fma(d3.w, hi5.w, a3_5))))))));
+    a4_5 = fma(c4.x, lo5.x, fma(c4.y, lo5.y, fma(c4.z, lo5.z, fma(c4.w, lo5.w, fma(d4.x, hi5.x, fma(d4.y, hi5.y, fma(d4.z, hi5.z, fma(d4.w, hi5.w, a4_5))))))));
+    a5_5 = fma(c5.x, lo5.x, fma(c5.y, lo5.y, fma(c5.z, lo5.z, fma(c5.w, lo5.w, fma(d5.x, hi5.x, fma(d5.y, hi5.y, fma(d5.z, hi5.z, fma(d5.w, hi5.w, a5_5))))))));
+    a6_5 = fma(c6.x, lo5.x, fma(c6.y, lo5.y, fma(c6.z, lo5.z, fma(c6.w, lo5.w, fma(d6.x, hi5.x, fma(d6.y, hi5.y, fma(d6.z, hi5.z, fma(d6.w, hi5.w, a6_5))))))));
+    a7_5 = fma(c7.x, lo5.x, fma(c7.y, lo5.y, fma(c7.z, lo5.z, fma(c7.w, lo5.w, fma(d7.x, hi5.x, fma(d7.y, hi5.y, fma(d7.z, hi5.z, fma(d7.w, hi5.w, a7_5))))))));
+    let lo6 = w4[wr6 + 2u * kw]; let hi6 = w4[wr6 + 2u * kw + 1u];
+    a0_6 = fma(c0.x, lo6.x, fma(c0.y, lo6.y, fma(c0.z, lo6.z, fma(c0.w, lo6.w, fma(d0.x, hi6.x, fma(d0.y, hi6.y, fma(d0.z, hi6.z, fma(d0.w, hi6.w, a0_6))))))));
+    a1_6 = fma(c1.x, lo6.x, fma(c1.y, lo6.y, fma(c1.z, lo6.z, fma(c1.w, lo6.w, fma(d1.x, hi6.x, fma(d1.y, hi6.y, fma(d1.z, hi6.z, fma(d1.w, hi6.w, a1_6))))))));
+    a2_6 = fma(c2.x, lo6.x, fma(c2.y, lo6.y, fma(c2.z, lo6.z, fma(c2.w, lo6.w, fma(d2.x, hi6.x, fma(d2.y, hi6.y, fma(d2.z, hi6.z, fma(d2.w, hi6.w, a2_6))))))));
+    a3_6 = fma(c3.x, lo6.x, fma(c3.y, lo6.y, fma(c3.z, lo6.z, fma(c3.w, lo6.w, fma(d3.x, hi6.x, fma(d3.y, hi6.y, fma(d3.z, hi6.z, fma(d3.w, hi6.w, a3_6))))))));
+    a4_6 = fma(c4.x, lo6.x, fma(c4.y, lo6.y, fma(c4.z, lo6.z, fma(c4.w, lo6.w, fma(d4.x, hi6.x, fma(d4.y, hi6.y, fma(d4.z, hi6.z, fma(d4.w, hi6.w, a4_6))))))));
+    a5_6 = fma(c5.x, lo6.x, fma(c5.y, lo6.y, fma(c5.z, lo6.z, fma(c5.w, lo6.w, fma(d5.x, hi6.x, fma(d5.y, hi6.y, fma(d5.z, hi6.z, fma(d5.w, hi6.w, a5_6))))))));
+    a6_6 = fma(c6.x, lo6.x, fma(c6.y, lo6.y, fma(c6.z, lo6.z, fma(c6.w, lo6.w, fma(d6.x, hi6.x, fma(d6.y, hi6.y, fma(d6.z, hi6.z, fma(d6.w, hi6.w, a6_6))))))));
+    a7_6 = fma(c7.x, lo6.x, fma(c7.y, lo6.y, fma(c7.z, lo6.z, fma(c7.w, lo6.w, fma(d7.x, hi6.x, fma(d7.y, hi6.y, fma(d7.z, hi6.z, fma(d7.w, hi6.w, a7_6))))))));
+    let lo7 = w4[wr7 + 2u * kw]; let hi7 = w4[wr7 + 2u * kw + 1u];
+    a0_7 = fma(c0.x, lo7.x, fma(c0.y, lo7.y, fma(c0.z, lo7.z, fma(c0.w, lo7.w, fma(d0.x, hi7.x, fma(d0.y, hi7.y, fma(d0.z, hi7.z, fma(d0.w, hi7.w, a0_7))))))));
+    a1_7 = fma(c1.x, lo7.x, fma(c1.y, lo7.y, fma(c1.z, lo7.z, fma(c1.w, lo7.w, fma(d1.x, hi7.x, fma(d1.y, hi7.y, fma(d1.z, hi7.z, fma(d1.w, hi7.w, a1_7))))))));
+    a2_7 = fma(c2.x, lo7.x, fma(c2.y, lo7.y, fma(c2.z, lo7.z, fma(c2.w, lo7.w, fma(d2.x, hi7.x, fma(d2.y, hi7.y, fma(d2.z, hi7.z, fma(d2.w, hi7.w, a2_7))))))));
+    a3_7 = fma(c3.x, lo7.x, fma(c3.y, lo7.y, fma(c3.z, lo7.z, fma(c3.w, lo7.w, fma(d3.x, hi7.x, fma(d3.y, hi7.y, fma(d3.z, hi7.z, fma(d3.w, hi7.w, a3_7))))))));
+    a4_7 = fma(c4.x, lo7.x, fma(c4.y, lo7.y, fma(c4.z, lo7.z, fma(c4.w, lo7.w, fma(d4.x, hi7.x, fma(d4.y, hi7.y, fma(d4.z, hi7.z, fma(d4.w, hi7.w, a4_7))))))));
+    a5_7 = fma(c5.x, lo7.x, fma(c5.y, lo7.y, fma(c5.z, lo7.z, fma(c5.w, lo7.w, fma(d5.x, hi7.x, fma(d5.y, hi7.y, fma(d5.z, hi7.z, fma(d5.w, hi7.w, a5_7))))))));
+    a6_7 = fma(c6.x, lo7.x, fma(c6.y, lo7.y, fma(c6.z, lo7.z, fma(c6.w, lo7.w, fma(d6.x, hi7.x, fma(d6.y, hi7.y, fma(d6.z, hi7.z, fma(d6.w, hi7.w, a6_7))))))));
+    a7_7 = fma(c7.x, lo7.x, fma(c7.y, lo7.y, fma(c7.z, lo7.z, fma(c7.w, lo7.w, fma(d7.x, hi7.x, fma(d7.y, hi7.y, fma(d7.z, hi7.z, fma(d7.w, hi7.w, a7_7))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 16u;
+  let n0 = (t % p.tilesX) * 8u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let xr8 = (p.xOff >> 2u) + min(m0 + 8u, p.M - 1u) * 2u * KW;
+  let xr9 = (p.xOff >> 2u) + min(m0 + 9u, p.M - 1u) * 2u * KW;
+  let xr10 = (p.xOff >> 2u) + min(m0 + 10u, p.M - 1u) * 2u * KW;
+  let xr11 = (p.xOff >> 2u) + min(m0 + 11u, p.M - 1u) * 2u * KW;
+  let xr12 = (p.xOff >> 2u) + min(m0 + 12u, p.M - 1u) * 2u * KW;
+  let xr13 = (p.xOff >> 2u) + min(m0 + 13u, p.M - 1u) * 2u * KW;
+  let xr14 = (p.xOff >> 2u) + min(m0 + 14u, p.M - 1u) * 2u * KW;
+  let xr15 = (p.xOff >> 2u) + min(m0 + 15u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  let wr4 = min(n0 + 4u, p.N - 1u) * 2u * KW;
+  let wr5 = min(n0 + 5u, p.N - 1u) * 2u * KW;
+  let wr6 = min(n0 + 6u, p.N - 1u) * 2u * KW;
+  let wr7 = min(n0 + 7u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0;
+  var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0; var a4_7 = 0.0;
+  var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0; var a5_7 = 0.0;
+  var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0; var a6_7 = 0.0;
+  var a7_0 = 0.0; var a7_1 = 0.0; var a7_2 = 0.0; var a7_3 = 0.0; var a7_4 = 0.0; var a7_5 = 0.0; var a7_6 = 0.0; var a7_7 = 0.0;
+  var a8_0 = 0.0; var a8_1 = 0.0; var a8_2 = 0.0; var a8_3 = 0.0; var a8_4 = 0.0; var a8_5 = 0.0; var a8_6 = 0.0; var a8_7 = 0.0;
+  var a9_0 = 0.0; var a9_1 = 0.0; var a9_2 = 0.0; var a9_3 = 0.0; var a9_4 = 0.0; var a9_5 = 0.0; var a9_6 = 0.0; var a9_7 = 0.0;
+  var a10_0 = 0.0; var a10_1 = 0.0; var a10_2 = 0.0; var a10_3 = 0.0; var a10_4 = 0.0; var a10_5 = 0.0; var a10_6 = 0.0; var a10_7 = 0.0;
+  var a11_0 = 0.0; var a11_1 = 0.0; var a11_2 = 0.0; var a11_3 = 0.0; var a11_4 = 0.0; var a11_5 = 0.0; var a11_6 = 0.0; var a11_7 = 0.0;
+  var a12_0 = 0.0; var a12_1 = 0.0; var a12_2 = 0.0; var a12_3 = 0.0; var a12_4 = 0.0; var a12_5 = 0.0; var a12_6 = 0.0; var a12_7 = 0.0;
+  var a13_0 = 0.0; var a13_1 = 0.0; var a13_2 = 0.0; var a13_3 = 0.0; var a13_4 = 0.0; var a13_5 = 0.0; var a13_6 = 0.0; var a13_7 = 0.0;
+  var a14_0 = 0.0; var a14_1 = 0.0; var a14_2 = 0.0; var a14_3 = 0.0; var a14_4 = 0.0; var a14_5 = 0.0; var a14_6 = 0.0; var a14_7 = 0.0;
+  var a15_0 = 0.0; var a15_1 = 0.0; var a15_2 = 0.0; var a15_3 = 0.0; var a15_4 = 0.0; var a15_5 = 0.0; var a15_6 = 0.0; var a15_7 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let c1 = x4[xr1 + 2u * kw]; let d1 = x4[xr1 + 2u * kw + 1u];
+    let c2 = x4[xr2 + 2u * kw]; let d2 = x4[xr2 + 2u * kw + 1u];
+    let c3 = x4[xr3 + 2u * kw]; let d3 = x4[xr3 + 2u * kw + 1u];
+    let c4 = x4[xr4 + 2u * kw]; let d4 = x4[xr4 + 2u * kw + 1u];
+    let c5 = x4[xr5 + 2u * kw]; let d5 = x4[xr5 + 2u * kw + 1u];
+    let c6 = x4[xr6 + 2u * kw]; let d6 = x4[xr6 + 2u * kw + 1u];
+    let c7 = x4[xr7 + 2u * kw]; let d7 = x4[xr7 + 2u * kw + 1u];
+    let c8 = x4[xr8 + 2u * kw]; let d8 = x4[xr8 + 2u * kw + 1u];
+    let c9 = x4[xr9 + 2u * kw]; let d9 = x4[xr9 + 2u * kw + 1u];
+    let c10 = x4[xr10 + 2u * kw]; let d10 = x4[xr10 + 2u * kw + 1u];
+    let c11 = x4[xr11 + 2u * kw]; let d11 = x4[xr11 + 2u * kw + 1u];
+    let c12 = x4[xr12 + 2u * kw]; let d12 = x4[xr12 + 2u * kw + 1u];
+    let c13 = x4[xr13 + 2u * kw]; let d13 = x4[xr13 + 2u * kw + 1u];
+    let c14 = x4[xr14 + 2u * kw]; let d14 = x4[xr14 + 2u * kw + 1u];
+    let c15 = x4[xr15 + 2u * kw]; let d15 = x4[xr15 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    a1_0 = fma(c1.x, lo0.x, fma(c1.y, lo0.y, fma(c1.z, lo0.z, fma(c1.w, lo0.w, fma(d1.x, hi0.x, fma(d1.y, hi0.y, fma(d1.z, hi0.z, fma(d1.w, hi0.w, a1_0))))))));
+    a2_0 = fma(c2.x, lo0.x, fma(c2.y, lo0.y, fma(c2.z, lo0.z, fma(c2.w, lo0.w, fma(d2.x, hi0.x, fma(d2.y, hi0.y, fma(d2.z, hi0.z, fma(d2.w, hi0.w, a2_0))))))));
+    a3_0 = fma(c3.x, lo0.x, fma(c3.y, lo0.y, fma(c3.z, lo0.z, fma(c3.w, lo0.w, fma(d3.x, hi0.x, fma(d3.y, hi0.y, fma(d3.z, hi0.z, fma(d3.w, hi0.w, a3_0))))))));
+    a4_0 = fma(c4.x, lo0.x, fma(c4.y, lo0.y, fma(c4.z, lo0.z, fma(c4.w, lo0.w, fma(d4.x, hi0.x, fma(d4.y, hi0.y, fma(d4.z, hi0.z, fma(d4.w, hi0.w, a4_0))))))));
+    a5_0 = fma(c5.x, lo0.x, fma(c5.y, lo0.y, fma(c5.z, lo0.z, fma(c5.w, lo0.w, fma(d5.x, hi0.x, fma(d5.y, hi0.y, fma(d5.z, hi0.z, fma(d5.w, hi0.w, a5_0))))))));
+    a6_0 = fma(c6.x, lo0.x, fma(c6.y, lo0.y, fma(c6.z, lo0.z, fma(c6.w, lo0.w, fma(d6.x, hi0.x, fma(d6.y, hi0.y, fma(d6.z, hi0.z, fma(d6.w, hi0.w, a6_0))))))));
+    a7_0 = fma(c7.x, lo0.x, fma(c7.y, lo0.y, fma(c7.z, lo0.z, fma(c7.w, lo0.w, fma(d7.x, hi0.x, fma(d7.y, hi0.y, fma(d7.z, hi0.z, fma(d7.w, hi0.w, a7_0))))))));
+    a8_0 = fma(c8.x, lo0.x, fma(c8.y, lo0.y, fma(c8.z, lo0.z, fma(c8.w, lo0.w, fma(d8.x, hi0.x, fma(d8.y, hi0.y, fma(d8.z, hi0.z, fma(d8.w, hi0.w, a8_0))))))));
+    a9_0 = fma(c9.x, lo0.x, fma(c9.y, lo0.y, fma(c9.z, lo0.z, fma(c9.w, lo0.w, fma(d9.x, hi0.x, fma(d9.y, hi0.y, fma(d9.z, hi0.z, fma(d9.w, hi0.w, a9_0))))))));
+    a10_0 = fma(c10.x, lo0.x, fma(c10.y, lo0.y, fma(c10.z, lo0.z, fma(c10.w, lo0.w, fma(d10.x, hi0.x, fma(d10.y, hi0.y, fma(d10.z, hi0.z, fma(d10.w, hi0.w, a10_0))))))));
+    a11_0 = fma(c11.x, lo0.x, fma(c11.y, lo0.y, fma(c11.z, lo0.z, fma(c11.w, lo0.w, fma(d11.x, hi0.x, fma(d11.y, hi0.y, fma(d11.z, hi0.z, fma(d11.w, hi0.w, a11_0))))))));
+    a12_0 = fma(c12.x, lo0.x, fma(c12.y, lo0.y, fma(c12.z, lo0.z, fma(c12.w, lo0.w, fma(d12.x, hi0.x, fma(d12.y, hi0.y, fma(d12.z, hi0.z, fma(d12.w, hi0.w, a12_0))))))));
+    a13_0 = fma(c13.x, lo0.x, fma(c13.y, lo0.y, fma(c13.z, lo0.z, fma(c13.w, lo0.w, fma(d13.x, hi0.x, fma(d13.y, hi0.y, fma(d13.z, hi0.z, fma(d13.w, hi0.w, a13_0))))))));
+    a14_0 = fma(c14.x, lo0.x, fma(c14.y, lo0.y, fma(c14.z, lo0.z, fma(c14.w, lo0.w, fma(d14.x, hi0.x, fma(d14.y, hi0.y, fma(d14.z, hi0.z, fma(d14.w, hi0.w, a14_0))))))));
+    a15_0 = fma(c15.x, lo0.x, fma(c15.y, lo0.y, fma(c15.z, lo0.z, fma(c15.w, lo0.w, fma(d15.x, hi0.x, fma(d15.y, hi0.y, fma(d15.z, hi0.z, fma(d15.w, hi0.w, a15_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    a1_1 = fma(c1.x, lo1.x, fma(c1.y, lo1.y, fma(c1.z, lo1.z, fma(c1.w, lo1.w, fma(d1.x, hi1.x, fma(d1.y, hi1.y, fma(d1.z, hi1.z, fma(d1.w, hi1.w, a1_1))))))));
+    a2_1 = fma(c2.x, lo1.x, fma(c2.y, lo1.y, fma(c2.z, lo1.z, fma(c2.w, lo1.w, fma(d2.x, hi1.x, fma(d2.y, hi1.y, fma(d2.z, hi1.z, fma(d2.w, hi1.w, a2_1))))))));
+    a3_1 = fma(c3.x, lo1.x, fma(c3.y, lo1.y, fma(c3.z, lo1.z, fma(c3.w, lo1.w, fma(d3.x, hi1.x, fma(d3.y, hi1.y, fma(d3.z, hi1.z, fma(d3.w, hi1.w, a3_1))))))));
+    a4_1 = fma(c4.x, lo1.x, fma(c4.y, lo1.y, fma(c4.z, lo1.z, fma(c4.w, lo1.w, fma(d4.x, hi1.x, fma(d4.y, hi1.y, fma(d4.z, hi1.z, fma(d4.w, hi1.w, a4_1))))))));
+    a5_1 = fma(c5.x, lo1.x, fma(c5.y, lo1.y, fma(c5.z, lo1.z, fma(c5.w, lo1.w, fma(d5.x, hi1.x, fma(d5.y, hi1.y, fma(d5.z, hi1.z, fma(d5.w, hi1.w, a5_1))))))));
+    a6_1 = fma(c6.x, lo1.x, fma(c6.y, lo1.y, fma(c6.z, lo1.z, fma(c6.w, lo1.w, fma(d6.x, hi1.x, fma(d6.y, hi1.y, fma(d6.z, hi1.z, fma(d6.w, hi1.w, a6_1))))))));
+    a7_1 = fma(c7.x, lo1.x, fma(c7.y, lo1.y, fma(c7.z, lo1.z, fma(c7.w, lo1.w, fma(d7.x, hi1.x, fma(d7.y, hi1.y, fma(d7.z, hi1.z, fma(d7.w, hi1.w, a7_1))))))));
+    a8_1 = fma(c8.x, lo1.x, fma(c8.y, lo1.y, fma(c8.z, lo1.z, fma(c8.w, lo1.w, fma(d8.x, hi1.x, fma(d8.y, hi1.y, fma(d8.z, hi1.z, fma(d8.w, hi1.w, a8_1))))))));
+    a9_1 = fma(c9.x, lo1.x, fma(c9.y, lo1.y, fma(c9.z, lo1.z, fma(c9.w, lo1.w, fma(d9.x, hi1.x, fma(d9.y, hi1.y, fma(d9.z, hi1.z, fma(d9.w, hi1.w, a9_1))))))));
+    a10_1 = fma(c10.x, lo1.x, fma(c10.y, lo1.y, fma(c10.z, lo1.z, fma(c10.w, lo1.w, fma(d10.x, hi1.x, fma(d10.y, hi1.y, fma(d10.z, hi1.z, fma(d10.w, hi1.w, a10_1))))))));
+    a11_1 = fma(c11.x, lo1.x, fma(c11.y, lo1.y, fma(c11.z, lo1.z, fma(c11.w, lo1.w, fma(d11.x, hi1.x, fma(d11.y, hi1.y, fma(d11.z, hi1.z, fma(d11.w, hi1.w, a11_1))))))));
+    a12_1 = fma(c12.x, lo1.x, fma(c12.y, lo1.y, fma(c12.z, lo1.z, fma(c12.w, lo1.w, fma(d12.x, hi1.x, fma(d12.y, hi1.y, fma(d12.z, hi1.z, fma(d12.w, hi1.w, a12_1))))))));
+    a13_1 = fma(c13.x, lo1.x, fma(c13.y, lo1.y, fma(c13.z, lo1.z, fma(c13.w, lo1.w, fma(d13.x, hi1.x, fma(d13.y, hi1.y, fma(d13.z, hi1.z, fma(d13.w, hi1.w, a13_1))))))));
+    a14_1 = fma(c14.x, lo1.x, fma(c14.y, lo1.y, fma(c14.z, lo1.z, fma(c14.w, lo1.w, fma(d14.x, hi1.x, fma(d14.y, hi1.y, fma(d14.z, hi1.z, fma(d14.w, hi1.w, a14_1))))))));
+    a15_1 = fma(c15.x, lo1.x, fma(c15.y, lo1.y, fma(c15.z, lo1.z, fma(c15.w, lo1.w, fma(d15.x, hi1.x, fma(d15.y, hi1.y, fma(d15.z, hi1.z, fma(d15.w, hi1.w, a15_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    a1_2 = fma(c1.x, lo2.x, fma(c1.y, lo2.y, fma(c1.z, lo2.z, fma(c1.w, lo2.w, fma(d1.x, hi2.x, fma(d1.y, hi2.y, fma(d1.z, hi2.z, fma(d1.w, hi2.w, a1_2))))))));
+    a2_2 = fma(c2.x, lo2.x, fma(c2.y, lo2.y, fma(c2.z, lo2.z, fma(c2.w, lo2.w, fma(d2.x, hi2.x, fma(d2.y, hi2.y, fma(d2.z, hi2.z, fma(d2.w, hi2.w, a2_2))))))));
+    a3_2 = fma(c3.x, lo2.x, fma(c3.y, lo2.y, fma(c3.z, lo2.z, fma(c3.w, lo2.w, fma(d3.x, hi2.x, fma(d3.y, hi2.y, fma(d3.z, hi2.z, fma(d3.w, hi2.w, a3_2))))))));
+    a4_2 = fma(c4.x, lo2.x, fma(c4.y, lo2.y, fma(c4.z, lo2.z, fma(c4.w, lo2.w, fma(d4.x, hi2.x, fma(d4.y, hi2.y, fma(d4.z, hi2.z, fma(d4.w, hi2.w, a4_2))))))));
+    a5_2 = fma(c5.x, lo2.x, fma(c5.y, lo2.y, fma(c5.z, lo2.z, fma(c5.w, lo2.w, fma(d5.x, hi2.x, fma(d5.y, hi2.y, fma(d5.z, hi2.z, fma(d5.w, hi2.w, a5_2))))))));
+    a6_2 = fma(c6.x, lo2.x, fma(c6.y, lo2.y, fma(c6.z, lo2.z, fma(c6.w, lo2.w, fma(d6.x, hi2.x, fma(d6.y, hi2.y, fma(d6.z, hi2.z, fma(d6.w, hi2.w, a6_2))))))));
+    a7_2 = fma(c7.x, lo2.x, fma(c7.y, lo2.y, fma(c7.z, lo2.z, fma(c7.w, lo2.w, fma(d7.x, hi2.x, fma(d7.y, hi2.y, fma(d7.z, hi2.z, fma(d7.w, hi2.w, a7_2))))))));
+    a8_2 = fma(c8.x, lo2.x, fma(c8.y, lo2.y, fma(c8.z, lo2.z, fma(c8.w, lo2.w, fma(d8.x, hi2.x, fma(d8.y, hi2.y, fma(d8.z, hi2.z, fma(d8.w, hi2.w, a8_2))))))));
+    a9_2 = fma(c9.x, lo2.x, fma(c9.y, lo2.y, fma(c9.z, lo2.z, fma(c9.w, lo2.w, fma(d9.x, hi2.x, fma(d9.y, hi2.y, fma(d9.z, hi2.z, fma(d9.w, hi2.w, a9_2))))))));
+    a10_2 = fma(c10.x, lo2.x, fma(c10.y, lo2.y, fma(c10.z, lo2.z, fma(c10.w, lo2.w, fma(d10.x, hi2.x, fma(d10.y, hi2.y, fma(d10.z, hi2.z, fma(d10.w, hi2.w, a10_2))))))));
+    a11_2 = fma(c11.x, lo2.x, fma(c11.y, lo2.y, fma(c11.z, lo2.z, fma(c11.w, lo2.w, fma(d11.x, hi2.x, fma(d11.y, hi2.y, fma(d11.z, hi2.z, fma(d11.w, hi2.w, a11_2))))))));
+    a12_2 = fma(c12.x, lo2.x, fma(c12.y, lo2.y, fma(c12.z, lo2.z, fma(c12.w, lo2.w, fma(d12.x, hi2.x, fma(d12.y, hi2.y, fma(d12.z, hi2.z, fma(d12.w, hi2.w, a12_2))))))));
+    a13_2 = fma(c13.x, lo2.x, fma(c13.y, lo2.y, fma(c13.z, lo2.z, fma(c13.w, lo2.w, fma(d13.x, hi2.x, fma(d13.y, hi2.y, fma(d13.z, hi2.z, fma(d13.w, hi2.w, a13_2))))))));
+    a14_2 = fma(c14.x, lo2.x, fma(c14.y, lo2.y, fma(c14.z, lo2.z, fma(c14.w, lo2.w, fma(d14.x, hi2.x, fma(d14.y, hi2.y, fma(d14.z, hi2.z, fma(d14.w, hi2.w, a14_2))))))));
+    a15_2 = fma(c15.x, lo2.x, fma(c15.y, lo2.y, fma(c15.z, lo2.z, fma(c15.w, lo2.w, fma(d15.x, hi2.x, fma(d15.y, hi2.y, fma(d15.z, hi2.z, fma(d15.w, hi2.w, a15_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+    a1_3 = fma(c1.x, lo3.x, fma(c1.y, lo3.y, fma(c1.z, lo3.z, fma(c1.w, lo3.w, fma(d1.x, hi3.x, fma(d1.y, hi3.y, fma(d1.z, hi3.z, fma(d1.w, hi3.w, a1_3))))))));
+    a2_3 = fma(c2.x, lo3.x, fma(c2.y, lo3.y, fma(c2.z, lo3.z, fma(c2.w, lo3.w, fma(d2.x, hi3.x, fma(d2.y, hi3.y, fma(d2.z, hi3.z, fma(d2.w, hi3.w, a2_3))))))));
+    a3_3 = fma(c3.x, lo3.x, fma(c3.y, lo3.y, fma(c3.z, lo3.z, fma(c3.w, lo3.w, fma(d3.x, hi3.x, fma(d3.y, hi3.y, fma(d3.z, hi3.z, fma(d3.w, hi3.w, a3_3))))))));
+    a4_3 = fma(c4.x, lo3.x, fma(c4.y, lo3.y, fma(c4.z, lo3.z, fma(c4.w, lo3.w, fma(d4.x, hi3.x, fma(d4.y, hi3.y, fma(d4.z, hi3.z, fma(d4.w, hi3.w, a4_3))))))));
+    a5_3 = fma(c5.x, lo3.x, fma(c5.y, lo3.y, fma(c5.z, lo3.z, fma(c5.w, lo3.w, fma(d5.x, hi3.x, fma(d5.y, hi3.y, fma(d5.z, hi3.z, fma(d5.w, hi3.w, a5_3))))))));
+    a6_3 = fma(c6.x, lo3.x, fma(c6.y, lo3.y, fma(c6.z, lo3.z, fma(c6.w, lo3.w, fma(d6.x, hi3.x, fma(d6.y, hi3.y, fma(d6.z, hi3.z, fma(d6.w, hi3.w, a6_3))))))));
+    a7_3 = fma(c7.x, lo3.x, fma(c7.y, lo3.y, fma(c7.z, lo3.z, fma(c7.w, lo3.w, fma(d7.x, hi3.x, fma(d7.y, hi3.y, fma(d7.z, hi3.z, fma(d7.w, hi3.w, a7_3))))))));
+    a8_3 = fma(c8.x, lo3.x, fma(c8.y, lo3.y, fma(c8.z, lo3.z, fma(c8.w, lo3.w, fma(d8.x, hi3.x, fma(d8.y, hi3.y, fma(d8.z, hi3.z, fma(d8.w, hi3.w, a8_3))))))));
+    a9_3 = fma(c9.x, lo3.x, fma(c9.y, lo3.y, fma(c9.z, lo3.z, fma(c9.w, lo3.w, fma(d9.x, hi3.x, fma(d9.y, hi3.y, fma(d9.z, hi3.z, fma(d9.w, hi3.w, a9_3))))))));
+    a10_3 = fma(c10.x, lo3.x, fma(c10.y, lo3.y, fma(c10.z, lo3.z, fma(c10.w, lo3.w, fma(d10.x, hi3.x, fma(d10.y, hi3.y, fma(d10.z, hi3.z, fma(d10.w, hi3.w, a10_3))))))));
+    a11_3 = fma(c11.x, lo3.x, fma(c11.y, lo3.y, fma(c11.z, lo3.z, fma(c11.w, lo3.w, fma(d11.x, hi3.x, fma(d11.y, hi3.y, fma(d11.z, hi3.z, fma(d11.w, hi3.w, a11_3))))))));
+    a12_3 = fma(c12.x, lo3.x, fma(c12.y, lo3.y, fma(c12.z, lo3.z, fma(c12.w, lo3.w, fma(d12.x, hi3.x, fma(d12.y, hi3.y, fma(d12.z, hi3.z, fma(d12.w, hi3.w, a12_3))))))));
+    a13_3 = fma(c13.x, lo3.x, fma(c13.y, lo3.y, fma(c13.z, lo3.z, fma(c13.w, lo3.w, fma(d13.x, hi3.x, fma(d13.y, hi3.y, fma(d13.z, hi3.z, fma(d13.w, hi3.w, a13_3))))))));
+    a14_3 = fma(c14.x, lo3.x, fma(c14.y, lo3.y, fma(c14.z, lo3.z, fma(c14.w, lo3.w, fma(d14.x, hi3.x, fma(d14.y, hi3.y, fma(d14.z, hi3.z, fma(d14.w, hi3.w, a14_3))))))));
+    a15_3 = fma(c15.x, lo3.x, fma(c15.y, lo3.y, fma(c15.z, lo3.z, fma(c15.w, lo3.w, fma(d15.x, hi3.x, fma(d15.y, hi3.y, fma(d15.z, hi3.z, fma(d15.w, hi3.w, a15_3))))))));
+    let lo4 = w4[wr4 + 2u * kw]; let hi4 = w4[wr4 + 2u * kw + 1u];
+    a0_4 = fma(c0.x, lo4.x, fma(c0.y, lo4.y, fma(c0.z, lo4.z, fma(c0.w, lo4.w, fma(d0.x, hi4.x, fma(d0.y, hi4.y, fma(d0.z, hi4.z, fma(d0.w, hi4.w, a0_4))))))));
+    a1_4 = fma(c1.x, lo4.x, fma(c1.y, lo4.y, fma(c1.z, lo4.z, fma(c1.w, lo4.w, fma(d1.x, hi4.x, fma(d1.y, hi4.y, fma(d1.z, hi4.z, fma(d1.w, hi4.w, a1_4))))))));
+    a2_4 = fma(c2.x, lo4.x, fma(c2.y, lo4.y, fma(c2.z, lo4.z, fma(c2.w, lo4.w, fma(d2.x, hi4.x, fma(d2.y, hi4.y, fma(d2.z, hi4.z, fma(d2.w, hi4.w, a2_4))))))));
+    a3_4 = fma(c3.x, lo4.x, fma(c3.y, lo4.y, fma(c3.z, lo4.z, fma(c3.w, lo4.w, fma(d3.x, hi4.x, fma(d3.y, hi4.y, fma(d3.z, hi4.z, fma(d3.w, hi4.w, a3_4))))))));
+    a4_4 = fma(c4.x, lo4.x, fma(c4.y, lo4.y, fma(c4.z, lo4.z, fma(c4.w, lo4.w, fma(d4.x, hi4.x, fma(d4.y, hi4.y, fma(d4.z, hi4.z, fma(d4.w, hi4.w, a4_4))))))));
+    a5_4 = fma(c5.x, lo4.x, fma(c5.y, lo4.y, fma(c5.z, lo4.z, fma(c5.w, lo4.w, fma(d5.x, hi4.x, fma(d5.y, hi4.y, fma(d5.z, hi4.z, fma(d5.w, hi4.w, a5_4))))))));
+    a6_4 = fma(c6.x, lo4.x, fma(c6.y, lo4.y, fma(c6.z, lo4.z, fma(c6.w, lo4.w, fma(d6.x, hi4.x, fma(d6.y, hi4.y, fma(d6.z, hi4.z, fma(d6.w, hi4.w, a6_4))))))));
+    a7_4 = fma(c7.x, lo4.x, fma(c7.y, lo4.y, fma(c7.z, lo4.z, fma(c7.w, lo4.w, fma(d7.x, hi4.x, fma(d7.y, hi4.y, fma(d7.z, hi4.z, fma(d7.w, hi4.w, a7_4))))))));
+    a8_4 = fma(c8.x, lo4.x, fma(c8.y, lo4.y, fma(c8.z, lo4.z, fma(c8.w, lo4.w, fma(d8.x, hi4.x, fma(d8.y, hi4.y, fma(d8.z, hi4.z, fma(d8.w, hi4.w, a8_4))))))));
+    a9_4 = fma(c9.x, lo4.x, fma(c9.y, lo4.y, fma(c9.z, lo4.z, fma(c9.w, lo4.w, fma(d9.x, hi4.x, fma(d9.y, hi4.y, fma(d9.z, hi4.z, fma(d9.w, hi4.w, a9_4))))))));
+    a10_4 = fma(c10.x, lo4.x, fma(c10.y, lo4.y, fma(c10.z, lo4.z, fma(c10.w, lo4.w, fma(d10.x, hi4.x, fma(d10.y, hi4.y, fma(d10.z, hi4.z, fma(d10.w, hi4.w, a10_4))))))));
+    a11_4 = fma(c11.x, lo4.x, fma(c11.y, lo4.y, fma(c11.z, lo4.z, fma(c11.w, lo4.w, fma(d11.x, hi4.x, fma(d11.y, hi4.y, fma(d11.z, hi4.z, fma(d11.w, hi4.w, a11_4))))))));
+    a12_4 = fma(c12.x, lo4.x, fma(c12.y, lo4.y, fma(c12.z, lo4.z, fma(c12.w, lo4.w, fma(d12.x, hi4.x, fma(d12.y, hi4.y, fma(d12.z, hi4.z, fma(d12.w, hi4.w, a12_4))))))));
+    a13_4 = fma(c13.x, lo4.x, fma(c13.y, lo4.y, fma(c13.z, lo4.z, fma(c13.w, lo4.w, fma(d13.x, hi4.x, fma(d13.y, hi4.y, fma(d13.z, hi4.z, fma(d13.w, hi4.w, a13_4))))))));
+    a14_4 = fma(c14.x, lo4.x, fma(c14.y, lo4.y, fma(c14.z, lo4.z, fma(c14.w, lo4.w, fma(d14.x, hi4.x, fma(d14.y, hi4.y, fma(d14.z, hi4.z, fma(d14.w, hi4.w, a14_4))))))));
+    a15_4 = fma(c15.x, lo4.x, fma(c15.y, lo4.y, fma(c15.z, lo4.z, fma(c15.w, lo4.w, fma(d15.x, hi4.x, fma(d15.y, hi4.y, fma(d15.z, hi4.z, fma(d15.w, hi4.w, a15_4))))))));
+    let lo5 = w4[wr5 + 2u * kw]; let hi5 = w4[wr5 + 2u * kw + 1u];
+    a0_5 = fma(c0.x, lo5.x, fma(c0.y, lo5.y, fma(c0.z, lo5.z, fma(c0.w, lo5.w, fma(d0.x, hi5.x, fma(d0.y, hi5.y, fma(d0.z, hi5.z, fma(d0.w, hi5.w, a0_5))))))));
+    a1_5 = fma(c1.x, lo5.x, fma(c1.y, lo5.y, fma(c1.z, lo5.z, fma(c1.w, lo5.w, fma(d1.x, hi5.x, fma(d1.y, hi5.y, fma(d1.z, hi5.z, fma(d1.w, hi5.w, a1_5))))))));
+    a2_5 = fma(c2.x, lo5.x, fma(c2.y, lo5.y, fma(c2.z, lo5.z, fma(c2.w, lo5.w, fma(d2.x, hi5.x, fma(d2.y, hi5.y, fma(d2.z, hi5.z, fma(d2.w, hi5.w, a2_5))))))));
+    a3_5 = fma(c3.x, lo5.x, fma(c3.y, lo5.y, fma(c3.z, lo5.z, fma(c3.w, lo5.w, fma(d3.x, hi5.x, fma(d3.y, hi5.y, fma(d3.z, hi5.z, fma(d3.w, hi5.w, a3_5))))))));
+    a4_5 = fma(c4.x, lo5.x, fma(c4.y, lo5.y, fma(c4.z, lo5.z, fma(c4.w, lo5.w, fma(d4.x, hi5.x, fma(d4.y, hi5.y, fma(d4.z, hi5.z, fma(d4.w, hi5.w, a4_5))))))));
+    a5_5 = fma(c5.x, lo5.x, fma(c5.y, lo5.y, fma(c5.z, lo5.z, fma(c5.w, lo5.w, fma(d5.x, hi5.x, fma(d5.y, hi5.y, fma(d5.z, hi5.z, fma(d5.w, hi5.w, a5_5))))))));
+    a6_5 = fma(c6.x, lo5.x, fma(c6.y, lo5.y, fma(c6.z, lo5.z, fma(c6.w, lo5.w, fma(d6.x, hi5.x, fma(d6.y, hi5.y, fma(d6.z, hi5.z, fma(d6.w, hi5.w, a6_5))))))));
+    a7_5 = fma(c7.x, lo5.x, fma(c7.y, lo5.y, fma(c7.z, lo5.z, fma(c7.w, lo5.w, fma(d7.x, hi5.x, fma(d7.y, hi5.y, fma(d7.z, hi5.z, fma(d7.w, hi5.w, a7_5))))))));
+    a8_5 = fma(c8.x, lo5.x, fma(c8.y, lo5.y, fma(c8.z, lo5.z, fma(c8.w, lo5.w, fma(d8.x, hi5.x, fma(d8.y, hi5.y, fma(d8.z, hi5.z, fma(d8.w, hi5.w, a8_5))))))));
+    a9_5 = fma(c9.x, lo5.x, fma(c9.y, lo5.y, fma(c9.z, lo5.z, fma(c9.w, lo5.w, fma(d9.x, hi5.x, fma(d9.y, hi5.y, fma(d9.z, hi5.z, fma(d9.w, hi5.w, a9_5))))))));
+    a10_5 = fma(c10.x, lo5.x, fma(c10.y, lo5.y, fma(c10.z, lo5.z, fma(c10.w, lo5.w, fma(d10.x, hi5.x, fma(d10.y, hi5.y, fma(d10.z, hi5.z, fma(d10.w, hi5.w, a10_5))))))));
+    a11_5 = fma(c11.x, lo5.x, fma(c11.y, lo5.y, fma(c11.z, lo5.z, fma(c11.w, lo5.w, fma(d11.x, hi5.x, fma(d11.y, hi5.y, fma(d11.z, hi5.z, fma(d11.w, hi5.w, a11_5))))))));
+    a12_5 = fma(c12.x, lo5.x, fma(c12.y, lo5.y, fma(c12.z, lo5.z, fma(c12.w, lo5.w, fma(d12.x, hi5.x, fma(d12.y, hi5.y, fma(d12.z, hi5.z, fma(d12.w, hi5.w, a12_5))))))));
+    a13_5 = fma(c13.x, lo5.x, fma(c13.y, lo5.y, fma(c13.z, lo5.z, fma(c13.w, lo5.w, fma(d13.x, hi5.x, fma(d13.y, hi5.y, fma(d13.z, hi5.z, fma(d13.w, hi5.w, a13_5))))))));
+    a14_5 = fma(c14.x, lo5.x, fma(c14.y, lo5.y, fma(c14.z, lo5.z, fma(c14.w, lo5.w, fma(d14.x, hi5.x, fma(d14.y, hi5.y, fma(d14.z, hi5.z, fma(d14.w, hi5.w, a14_5))))))));
+    a15_5 = fma(c15.x, lo5.x, fma(c15.y, lo5.y, fma(c15.z, lo5.z, fma(c15.w, lo5.w, fma(d15.x, hi5.x, fma(d15.y, hi5.y, fma(d15.z, hi5.z, fma(d15.w, hi5.w, a15_5))))))));
+    let lo6 = w4[wr6 + 2u * kw]; let hi6 = w4[wr6 + 2u * kw + 1u];
+    a0_6 = fma(c0.x, lo6.x, fma(c0.y, lo6.y, fma(c0.z, lo6.z, fma(c0.w, lo6.w, fma(d0.x, hi6.x, fma(d0.y, hi6.y, fma(d0.z, hi6.z, fma(d0.w, hi6.w, a0_6))))))));
+    a1_6 = fma(c1.x, lo6.x, fma(c1.y, lo6.y, fma(c1.z, lo6.z, fma(c1.w, lo6.w, fma(d1.x, hi6.x, fma(d1.y, hi6.y, fma(d1.z, hi6.z, fma(d1.w, hi6.w, a1_6))))))));
+    a2_6 = fma(c2.x, lo6.x, fma(c2.y, lo6.y, fma(c2.z, lo6.z, fma(c2.w, lo6.w, fma(d2.x, hi6.x, fma(d2.y, hi6.y, fma(d2.z, hi6.z, fma(d2.w, hi6.w, a2_6))))))));
+    a3_6 = fma(c3.x, lo6.x, fma(c3.y, lo6.y, fma(c3.z, lo6.z, fma(c3.w, lo6.w, fma(d3.x, hi6.x, fma(d3.y, hi6.y, fma(d3.z, hi6.z, fma(d3.w, hi6.w, a3_6))))))));
+    a4_6 = fma(c4.x, lo6.x, fma(c4.y, lo6.y, fma(c4.z, lo6.z, fma(c4.w, lo6.w, fma(d4.x, hi6.x, fma(d4.y, hi6.y, fma(d4.z, hi6.z, fma(d4.w, hi6.w, a4_6))))))));
+    a5_6 = fma(c5.x, lo6.x, fma(c5.y, lo6.y, fma(c5.z, lo6.z, fma(c5.w, lo6.w, fma(d5.x, hi6.x, fma(d5.y, hi6.y, fma(d5.z, hi6.z, fma(d5.w, hi6.w, a5_6))))))));
+    a6_6 = fma(c6.x, lo6.x, fma(c6.y, lo6.y, fma(c6.z, lo6.z, fma(c6.w, lo6.w, fma(d6.x, hi6.x, fma(d6.y, hi6.y, fma(d6.z, hi6.z, fma(d6.w, hi6.w, a6_6))))))));
+    a7_6 = fma(c7.x, lo6.x, fma(c7.y, lo6.y, fma(c7.z, lo6.z, fma(c7.w, lo6.w, fma(d7.x, hi6.x, fma(d7.y, hi6.y, fma(d7.z, hi6.z, fma(d7.w, hi6.w, a7_6))))))));
+    a8_6 = fma(c8.x, lo6.x, fma(c8.y, lo6.y, fma(c8.z, lo6.z, fma(c8.w, lo6.w, fma(d8.x, hi6.x, fma(d8.y, hi6.y, fma(d8.z, hi6.z, fma(d8.w, hi6.w, a8_6))))))));
+    a9_6 = fma(c9.x, lo6.x, fma(c9.y, lo6.y, fma(c9.z, lo6.z, fma(c9.w, lo6.w, fma(d9.x, hi6.x, fma(d9.y, hi6.y, fma(d9.z, hi6.z, fma(d9.w, hi6.w, a9_6))))))));
+    a10_6 = fma(c10.x, lo6.x, fma(c10.y, lo6.y, fma(c10.z, lo6.z, fma(c10.w, lo6.w, fma(d10.x, hi6.x, fma(d10.y, hi6.y, fma(d10.z, hi6.z, fma(d10.w, hi6.w, a10_6))))))));
+    a11_6 = fma(c11.x, lo6.x, fma(c11.y, lo6.y, fma(c11.z, lo6.z, fma(c11.w, lo6.w, fma(d11.x, hi6.x, fma(d11.y, hi6.y, fma(d11.z, hi6.z, fma(d11.w, hi6.w, a11_6))))))));
+    a12_6 = fma(c12.x, lo6.x, fma(c12.y, lo6.y, fma(c12.z, lo6.z, fma(c12.w, lo6.w, fma(d12.x, hi6.x, fma(d12.y, hi6.y, fma(d12.z, hi6.z, fma(d12.w, hi6.w, a12_6))))))));
+    a13_6 = fma(c13.x, lo6.x, fma(c13.y, lo6.y, fma(c13.z, lo6.z, fma(c13.w, lo6.w, fma(d13.x, hi6.x, fma(d13.y, hi6.y, fma(d13.z, hi6.z, fma(d13.w, hi6.w, a13_6))))))));
+    a14_6 = fma(c14.x, lo6.x, fma(c14.y, lo6.y, fma(c14.z, lo6.z, fma(c14.w, lo6.w, fma(d14.x, hi6.x, fma(d14.y, hi6.y, fma(d14.z, hi6.z, fma(d14.w, hi6.w, a14_6))))))));
+    a15_6 = fma(c15.x, lo6.x, fma(c15.y, lo6.y, fma(c15.z, lo6.z, fma(c15.w, lo6.w, fma(d15.x, hi6.x, fma(d15.y, hi6.y, fma(d15.z, hi6.z, fma(d15.w, hi6.w, a15_6))))))));
+    let lo7 = w4[wr7 + 2u * kw]; let hi7 = w4[wr7 + 2u * kw + 1u];
+    a0_7 = fma(c0.x, lo7.x, fma(c0.y, lo7.y, fma(c0.z, lo7.z, fma(c0.w, lo7.w, fma(d0.x, hi7.x, fma(d0.y, hi7.y, fma(d0.z, hi7.z, fma(d0.w, hi7.w, a0_7))))))));
+    a1_7 = fma(c1.x, lo7.x, fma(c1.y, lo7.y, fma(c1.z, lo7.z, fma(c1.w, lo7.w, fma(d1.x, hi7.x, fma(d1.y, hi7.y, fma(d1.z, hi7.z, fma(d1.w, hi7.w, a1_7))))))));
+    a2_7 = fma(c2.x, lo7.x, fma(c2.y, lo7.y, fma(c2.z, lo7.z, fma(c2.w, lo7.w, fma(d2.x, hi7.x, fma(d2.y, hi7.y, fma(d2.z, hi7.z, fma(d2.w, hi7.w, a2_7))))))));
+    a3_7 = fma(c3.x, lo7.x, fma(c3.y, lo7.y, fma(c3.z, lo7.z, fma(c3.w, lo7.w, fma(d3.x, hi7.x, fma(d3.y, hi7.y, fma(d3.z, hi7.z, fma(d3.w, hi7.w, a3_7))))))));
+    a4_7 = fma(c4.x, lo7.x, fma(c4.y, lo7.y, fma(c4.z, lo7.z, fma(c4.w, lo7.w, fma(d4.x, hi7.x, fma(d4.y, hi7.y, fma(d4.z, hi7.z, fma(d4.w, hi7.w, a4_7))))))));
+    a5_7 = fma(c5.x, lo7.x, fma(c5.y, lo7.y, fma(c5.z, lo7.z, fma(c5.w, lo7.w, fma(d5.x, hi7.x, fma(d5.y, hi7.y, fma(d5.z, hi7.z, fma(d5.w, hi7.w, a5_7))))))));
+    a6_7 = fma(c6.x, lo7.x, fma(c6.y, lo7.y, fma(c6.z, lo7.z, fma(c6.w, lo7.w, fma(d6.x, hi7.x, fma(d6.y, hi7.y, fma(d6.z, hi7.z, fma(d6.w, hi7.w, a6_7))))))));
+    a7_7 = fma(c7.x, lo7.x, fma(c7.y, lo7.y, fma(c7.z, lo7.z, fma(c7.w, lo7.w, fma(d7.x, hi7.x, fma(d7.y, hi7.y, fma(d7.z, hi7.z, fma(d7.w, hi7.w, a7_7))))))));
+    a8_7 = fma(c8.x, lo7.x, fma(c8.y, lo7.y, fma(c8.z, lo7.z, fma(c8.w, lo7.w, fma(d8.x, hi7.x, fma(d8.y, hi7.y, fma(d8.z, hi7.z, fma(d8.w, hi7.w, a8_7))))))));
+    a9_7 = fma(c9.x, lo7.x, fma(c9.y, lo7.y, fma(c9.z, lo7.z, fma(c9.w, lo7.w, fma(d9.x, hi7.x, fma(d9.y, hi7.y, fma(d9.z, hi7.z, fma(d9.w, hi7.w, a9_7))))))));
+    a10_7 = fma(c10.x, lo7.x, fma(c10.y, lo7.y, fma(c10.z, lo7.z, fma(c10.w, lo7.w, fma(d10.x, hi7.x, fma(d10.y, hi7.y, fma(d10.z, hi7.z, fma(d10.w, hi7.w, a10_7))))))));
+    a11_7 = fma(c11.x, lo7.x, fma(c11.y, lo7.y, fma(c11.z, lo7.z, fma(c11.w, lo7.w, fma(d11.x, hi7.x, fma(d11.y, hi7.y, fma(d11.z, hi7.z, fma(d11.w, hi7.w, a11_7))))))));
+    a12_7 = fma(c12.x, lo7.x, fma(c12.y, lo7.y, fma(c12.z, lo7.z, fma(c12.w, lo7.w, fma(d12.x, hi7.x, fma(d12.y, hi7.y, fma(d12.z, hi7.z, fma(d12.w, hi7.w, a12_7))))))));
+    a13_7 = fma(c13.x, lo7.x, fma(c13.y, lo7.y, fma(c13.z, lo7.z, fma(c13.w, lo7.w, fma(d13.x, hi7.x, fma(d13.y, hi7.y, fma(d13.z, hi7.z, fma(d13.w, hi7.w, a13_7))))))));
+    a14_7 = fma(c14.x, lo7.x, fma(c14.y, lo7.y, fma(c14.z, lo7.z, fma(c14.w, lo7.w, fma(d14.x, hi7.x, fma(d14.y, hi7.y, fma(d14.z, hi7.z, fma(d14.w, hi7.w, a14_7))))))));
+    a15_7 = fma(c15.x, lo7.x, fma(c15.y, lo7.y, fma(c15.z, lo7.z, fma(c15.w, lo7.w, fma(d15.x, hi7.x, fma(d15.y, hi7.y, fma(d15.z, hi7.z, fma(d15.w, hi7.w, a15_7))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+  if (m0 + 8u < p.M) {
+    let o = (m0 + 8u) * N4 + g0;
+    y4[o] = vec4<f32>(a8_0, a8_1, a8_2, a8_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a8_4, a8_5, a8_6, a8_7) + bias1; }
+  }
+  if (m0 + 9u < p.M) {
+    let o = (m0 + 9u) * N4 + g0;
+    y4[o] = vec4<f32>(a9_0, a9_1, a9_2, a9_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a9_4, a9_5, a9_6, a9_7) + bias1; }
+  }
+  if (m0 + 10u < p.M) {
+    let o = (m0 + 10u) * N4 + g0;
+    y4[o] = vec4<f32>(a10_0, a10_1, a10_2, a10_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a10_4, a10_5, a10_6, a10_7) + bias1; }
+  }
+  if (m0 + 11u < p.M) {
+    let o = (m0 + 11u) * N4 + g0;
+    y4[o] = vec4<f32>(a11_0, a11_1, a11_2, a11_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a11_4, a11_5, a11_6, a11_7) + bias1; }
+  }
+  if (m0 + 12u < p.M) {
+    let o = (m0 + 12u) * N4 + g0;
+    y4[o] = vec4<f32>(a12_0, a12_1, a12_2, a12_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a12_4, a12_5, a12_6, a12_7) + bias1; }
+  }
+  if (m0 + 13u < p.M) {
+    let o = (m0 + 13u) * N4 + g0;
+    y4[o] = vec4<f32>(a13_0, a13_1, a13_2, a13_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a13_4, a13_5, a13_6, a13_7) + bias1; }
+  }
+  if (m0 + 14u < p.M) {
+    let o = (m0 + 14u) * N4 + g0;
+    y4[o] = vec4<f32>(a14_0, a14_1, a14_2, a14_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a14_4, a14_5, a14_6, a14_7) + bias1; }
+  }
+  if (m0 + 15u < p.M) {
+    let o = (m0 + 15u) * N4 + g0;
+    y4[o] = vec4<f32>(a15_0, a15_1, a15_2, a15_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a15_4, a15_5, a15_6, a15_7) + bias1; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mm_f32v_32x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesX) * 32u;
+  let n0 = (t % p.tilesX) * 8u;
+  let KW = p.KW;
+  let xr0 = (p.xOff >> 2u) + min(m0 + 0u, p.M - 1u) * 2u * KW;
+  let xr1 = (p.xOff >> 2u) + min(m0 + 1u, p.M - 1u) * 2u * KW;
+  let xr2 = (p.xOff >> 2u) + min(m0 + 2u, p.M - 1u) * 2u * KW;
+  let xr3 = (p.xOff >> 2u) + min(m0 + 3u, p.M - 1u) * 2u * KW;
+  let xr4 = (p.xOff >> 2u) + min(m0 + 4u, p.M - 1u) * 2u * KW;
+  let xr5 = (p.xOff >> 2u) + min(m0 + 5u, p.M - 1u) * 2u * KW;
+  let xr6 = (p.xOff >> 2u) + min(m0 + 6u, p.M - 1u) * 2u * KW;
+  let xr7 = (p.xOff >> 2u) + min(m0 + 7u, p.M - 1u) * 2u * KW;
+  let xr8 = (p.xOff >> 2u) + min(m0 + 8u, p.M - 1u) * 2u * KW;
+  let xr9 = (p.xOff >> 2u) + min(m0 + 9u, p.M - 1u) * 2u * KW;
+  let xr10 = (p.xOff >> 2u) + min(m0 + 10u, p.M - 1u) * 2u * KW;
+  let xr11 = (p.xOff >> 2u) + min(m0 + 11u, p.M - 1u) * 2u * KW;
+  let xr12 = (p.xOff >> 2u) + min(m0 + 12u, p.M - 1u) * 2u * KW;
+  let xr13 = (p.xOff >> 2u) + min(m0 + 13u, p.M - 1u) * 2u * KW;
+  let xr14 = (p.xOff >> 2u) + min(m0 + 14u, p.M - 1u) * 2u * KW;
+  let xr15 = (p.xOff >> 2u) + min(m0 + 15u, p.M - 1u) * 2u * KW;
+  let xr16 = (p.xOff >> 2u) + min(m0 + 16u, p.M - 1u) * 2u * KW;
+  let xr17 = (p.xOff >> 2u) + min(m0 + 17u, p.M - 1u) * 2u * KW;
+  let xr18 = (p.xOff >> 2u) + min(m0 + 18u, p.M - 1u) * 2u * KW;
+  let xr19 = (p.xOff >> 2u) + min(m0 + 19u, p.M - 1u) * 2u * KW;
+  let xr20 = (p.xOff >> 2u) + min(m0 + 20u, p.M - 1u) * 2u * KW;
+  let xr21 = (p.xOff >> 2u) + min(m0 + 21u, p.M - 1u) * 2u * KW;
+  let xr22 = (p.xOff >> 2u) + min(m0 + 22u, p.M - 1u) * 2u * KW;
+  let xr23 = (p.xOff >> 2u) + min(m0 + 23u, p.M - 1u) * 2u * KW;
+  let xr24 = (p.xOff >> 2u) + min(m0 + 24u, p.M - 1u) * 2u * KW;
+  let xr25 = (p.xOff >> 2u) + min(m0 + 25u, p.M - 1u) * 2u * KW;
+  let xr26 = (p.xOff >> 2u) + min(m0 + 26u, p.M - 1u) * 2u * KW;
+  let xr27 = (p.xOff >> 2u) + min(m0 + 27u, p.M - 1u) * 2u * KW;
+  let xr28 = (p.xOff >> 2u) + min(m0 + 28u, p.M - 1u) * 2u * KW;
+  let xr29 = (p.xOff >> 2u) + min(m0 + 29u, p.M - 1u) * 2u * KW;
+  let xr30 = (p.xOff >> 2u) + min(m0 + 30u, p.M - 1u) * 2u * KW;
+  let xr31 = (p.xOff >> 2u) + min(m0 + 31u, p.M - 1u) * 2u * KW;
+  let wr0 = min(n0 + 0u, p.N - 1u) * 2u * KW;
+  let wr1 = min(n0 + 1u, p.N - 1u) * 2u * KW;
+  let wr2 = min(n0 + 2u, p.N - 1u) * 2u * KW;
+  let wr3 = min(n0 + 3u, p.N - 1u) * 2u * KW;
+  let wr4 = min(n0 + 4u, p.N - 1u) * 2u * KW;
+  let wr5 = min(n0 + 5u, p.N - 1u) * 2u * KW;
+  let wr6 = min(n0 + 6u, p.N - 1u) * 2u * KW;
+  let wr7 = min(n0 + 7u, p.N - 1u) * 2u * KW;
+  var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0;
+  var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0;
+  var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0;
+  var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0;
+  var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0; var a4_7 = 0.0;
+  var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0; var a5_7 = 0.0;
+  var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0; var a6_7 = 0.0;
+  var a7_0 = 0.0; var a7_1 = 0.0; var a7_2 = 0.0; var a7_3 = 0.0; var a7_4 = 0.0; var a7_5 = 0.0; var a7_6 = 0.0; var a7_7 = 0.0;
+  var a8_0 = 0.0; var a8_1 = 0.0; var a8_2 = 0.0; var a8_3 = 0.0; var a8_4 = 0.0; var a8_5 = 0.0; var a8_6 = 0.0; var a8_7 = 0.0;
+  var a9_0 = 0.0; var a9_1 = 0.0; var a9_2 = 0.0; var a9_3 = 0.0; var a9_4 = 0.0; var a9_5 = 0.0; var a9_6 = 0.0; var a9_7 = 0.0;
+  var a10_0 = 0.0; var a10_1 = 0.0; var a10_2 = 0.0; var a10_3 = 0.0; var a10_4 = 0.0; var a10_5 = 0.0; var a10_6 = 0.0; var a10_7 = 0.0;
+  var a11_0 = 0.0; var a11_1 = 0.0; var a11_2 = 0.0; var a11_3 = 0.0; var a11_4 = 0.0; var a11_5 = 0.0; var a11_6 = 0.0; var a11_7 = 0.0;
+  var a12_0 = 0.0; var a12_1 = 0.0; var a12_2 = 0.0; var a12_3 = 0.0; var a12_4 = 0.0; var a12_5 = 0.0; var a12_6 = 0.0; var a12_7 = 0.0;
+  var a13_0 = 0.0; var a13_1 = 0.0; var a13_2 = 0.0; var a13_3 = 0.0; var a13_4 = 0.0; var a13_5 = 0.0; var a13_6 = 0.0; var a13_7 = 0.0;
+  var a14_0 = 0.0; var a14_1 = 0.0; var a14_2 = 0.0; var a14_3 = 0.0; var a14_4 = 0.0; var a14_5 = 0.0; var a14_6 = 0.0; var a14_7 = 0.0;
+  var a15_0 = 0.0; var a15_1 = 0.0; var a15_2 = 0.0; var a15_3 = 0.0; var a15_4 = 0.0; var a15_5 = 0.0; var a15_6 = 0.0; var a15_7 = 0.0;
+  var a16_0 = 0.0; var a16_1 = 0.0; var a16_2 = 0.0; var a16_3 = 0.0; var a16_4 = 0.0; var a16_5 = 0.0; var a16_6 = 0.0; var a16_7 = 0.0;
+  var a17_0 = 0.0; var a17_1 = 0.0; var a17_2 = 0.0; var a17_3 = 0.0; var a17_4 = 0.0; var a17_5 = 0.0; var a17_6 = 0.0; var a17_7 = 0.0;
+  var a18_0 = 0.0; var a18_1 = 0.0; var a18_2 = 0.0; var a18_3 = 0.0; var a18_4 = 0.0; var a18_5 = 0.0; var a18_6 = 0.0; var a18_7 = 0.0;
+  var a19_0 = 0.0; var a19_1 = 0.0; var a19_2 = 0.0; var a19_3 = 0.0; var a19_4 = 0.0; var a19_5 = 0.0; var a19_6 = 0.0; var a19_7 = 0.0;
+  var a20_0 = 0.0; var a20_1 = 0.0; var a20_2 = 0.0; var a20_3 = 0.0; var a20_4 = 0.0; var a20_5 = 0.0; var a20_6 = 0.0; var a20_7 = 0.0;
+  var a21_0 = 0.0; var a21_1 = 0.0; var a21_2 = 0.0; var a21_3 = 0.0; var a21_4 = 0.0; var a21_5 = 0.0; var a21_6 = 0.0; var a21_7 = 0.0;
+  var a22_0 = 0.0; var a22_1 = 0.0; var a22_2 = 0.0; var a22_3 = 0.0; var a22_4 = 0.0; var a22_5 = 0.0; var a22_6 = 0.0; var a22_7 = 0.0;
+  var a23_0 = 0.0; var a23_1 = 0.0; var a23_2 = 0.0; var a23_3 = 0.0; var a23_4 = 0.0; var a23_5 = 0.0; var a23_6 = 0.0; var a23_7 = 0.0;
+  var a24_0 = 0.0; var a24_1 = 0.0; var a24_2 = 0.0; var a24_3 = 0.0; var a24_4 = 0.0; var a24_5 = 0.0; var a24_6 = 0.0; var a24_7 = 0.0;
+  var a25_0 = 0.0; var a25_1 = 0.0; var a25_2 = 0.0; var a25_3 = 0.0; var a25_4 = 0.0; var a25_5 = 0.0; var a25_6 = 0.0; var a25_7 = 0.0;
+  var a26_0 = 0.0; var a26_1 = 0.0; var a26_2 = 0.0; var a26_3 = 0.0; var a26_4 = 0.0; var a26_5 = 0.0; var a26_6 = 0.0; var a26_7 = 0.0;
+  var a27_0 = 0.0; var a27_1 = 0.0; var a27_2 = 0.0; var a27_3 = 0.0; var a27_4 = 0.0; var a27_5 = 0.0; var a27_6 = 0.0; var a27_7 = 0.0;
+  var a28_0 = 0.0; var a28_1 = 0.0; var a28_2 = 0.0; var a28_3 = 0.0; var a28_4 = 0.0; var a28_5 = 0.0; var a28_6 = 0.0; var a28_7 = 0.0;
+  var a29_0 = 0.0; var a29_1 = 0.0; var a29_2 = 0.0; var a29_3 = 0.0; var a29_4 = 0.0; var a29_5 = 0.0; var a29_6 = 0.0; var a29_7 = 0.0;
+  var a30_0 = 0.0; var a30_1 = 0.0; var a30_2 = 0.0; var a30_3 = 0.0; var a30_4 = 0.0; var a30_5 = 0.0; var a30_6 = 0.0; var a30_7 = 0.0;
+  var a31_0 = 0.0; var a31_1 = 0.0; var a31_2 = 0.0; var a31_3 = 0.0; var a31_4 = 0.0; var a31_5 = 0.0; var a31_6 = 0.0; var a31_7 = 0.0;
+  for (var kw = 0u; kw < KW; kw++) {
+    let c0 = x4[xr0 + 2u * kw]; let d0 = x4[xr0 + 2u * kw + 1u];
+    let c1 = x4[xr1 + 2u * kw]; let d1 = x4[xr1 + 2u * kw + 1u];
+    let c2 = x4[xr2 + 2u * kw]; let d2 = x4[xr2 + 2u * kw + 1u];
+    let c3 = x4[xr3 + 2u * kw]; let d3 = x4[xr3 + 2u * kw + 1u];
+    let c4 = x4[xr4 + 2u * kw]; let d4 = x4[xr4 + 2u * kw + 1u];
+    let c5 = x4[xr5 + 2u * kw]; let d5 = x4[xr5 + 2u * kw + 1u];
+    let c6 = x4[xr6 + 2u * kw]; let d6 = x4[xr6 + 2u * kw + 1u];
+    let c7 = x4[xr7 + 2u * kw]; let d7 = x4[xr7 + 2u * kw + 1u];
+    let c8 = x4[xr8 + 2u * kw]; let d8 = x4[xr8 + 2u * kw + 1u];
+    let c9 = x4[xr9 + 2u * kw]; let d9 = x4[xr9 + 2u * kw + 1u];
+    let c10 = x4[xr10 + 2u * kw]; let d10 = x4[xr10 + 2u * kw + 1u];
+    let c11 = x4[xr11 + 2u * kw]; let d11 = x4[xr11 + 2u * kw + 1u];
+    let c12 = x4[xr12 + 2u * kw]; let d12 = x4[xr12 + 2u * kw + 1u];
+    let c13 = x4[xr13 + 2u * kw]; let d13 = x4[xr13 + 2u * kw + 1u];
+    let c14 = x4[xr14 + 2u * kw]; let d14 = x4[xr14 + 2u * kw + 1u];
+    let c15 = x4[xr15 + 2u * kw]; let d15 = x4[xr15 + 2u * kw + 1u];
+    let c16 = x4[xr16 + 2u * kw]; let d16 = x4[xr16 + 2u * kw + 1u];
+    let c17 = x4[xr17 + 2u * kw]; let d17 = x4[xr17 + 2u * kw + 1u];
+    let c18 = x4[xr18 + 2u * kw]; let d18 = x4[xr18 + 2u * kw + 1u];
+    let c19 = x4[xr19 + 2u * kw]; let d19 = x4[xr19 + 2u * kw + 1u];
+    let c20 = x4[xr20 + 2u * kw]; let d20 = x4[xr20 + 2u * kw + 1u];
+    let c21 = x4[xr21 + 2u * kw]; let d21 = x4[xr21 + 2u * kw + 1u];
+    let c22 = x4[xr22 + 2u * kw]; let d22 = x4[xr22 + 2u * kw + 1u];
+    let c23 = x4[xr23 + 2u * kw]; let d23 = x4[xr23 + 2u * kw + 1u];
+    let c24 = x4[xr24 + 2u * kw]; let d24 = x4[xr24 + 2u * kw + 1u];
+    let c25 = x4[xr25 + 2u * kw]; let d25 = x4[xr25 + 2u * kw + 1u];
+    let c26 = x4[xr26 + 2u * kw]; let d26 = x4[xr26 + 2u * kw + 1u];
+    let c27 = x4[xr27 + 2u * kw]; let d27 = x4[xr27 + 2u * kw + 1u];
+    let c28 = x4[xr28 + 2u * kw]; let d28 = x4[xr28 + 2u * kw + 1u];
+    let c29 = x4[xr29 + 2u * kw]; let d29 = x4[xr29 + 2u * kw + 1u];
+    let c30 = x4[xr30 + 2u * kw]; let d30 = x4[xr30 + 2u * kw + 1u];
+    let c31 = x4[xr31 + 2u * kw]; let d31 = x4[xr31 + 2u * kw + 1u];
+    let lo0 = w4[wr0 + 2u * kw]; let hi0 = w4[wr0 + 2u * kw + 1u];
+    a0_0 = fma(c0.x, lo0.x, fma(c0.y, lo0.y, fma(c0.z, lo0.z, fma(c0.w, lo0.w, fma(d0.x, hi0.x, fma(d0.y, hi0.y, fma(d0.z, hi0.z, fma(d0.w, hi0.w, a0_0))))))));
+    a1_0 = fma(c1.x, lo0.x, fma(c1.y, lo0.y, fma(c1.z, lo0.z, fma(c1.w, lo0.w, fma(d1.x, hi0.x, fma(d1.y, hi0.y, fma(d1.z, hi0.z, fma(d1.w, hi0.w, a1_0))))))));
+    a2_0 = fma(c2.x, lo0.x, fma(c2.y, lo0.y, fma(c2.z, lo0.z, fma(c2.w, lo0.w, fma(d2.x, hi0.x, fma(d2.y, hi0.y, fma(d2.z, hi0.z, fma(d2.w, hi0.w, a2_0))))))));
+    a3_0 = fma(c3.x, lo0.x, fma(c3.y, lo0.y, fma(c3.z, lo0.z, fma(c3.w, lo0.w, fma(d3.x, hi0.x, fma(d3.y, hi0.y, fma(d3.z, hi0.z, fma(d3.w, hi0.w, a3_0))))))));
+    a4_0 = fma(c4.x, lo0.x, fma(c4.y, lo0.y, fma(c4.z, lo0.z, fma(c4.w, lo0.w, fma(d4.x, hi0.x, fma(d4.y, hi0.y, fma(d4.z, hi0.z, fma(d4.w, hi0.w, a4_0))))))));
+    a5_0 = fma(c5.x, lo0.x, fma(c5.y, lo0.y, fma(c5.z, lo0.z, fma(c5.w, lo0.w, fma(d5.x, hi0.x, fma(d5.y, hi0.y, fma(d5.z, hi0.z, fma(d5.w, hi0.w, a5_0))))))));
+    a6_0 = fma(c6.x, lo0.x, fma(c6.y, lo0.y, fma(c6.z, lo0.z, fma(c6.w, lo0.w, fma(d6.x, hi0.x, fma(d6.y, hi0.y, fma(d6.z, hi0.z, fma(d6.w, hi0.w, a6_0))))))));
+    a7_0 = fma(c7.x, lo0.x, fma(c7.y, lo0.y, fma(c7.z, lo0.z, fma(c7.w, lo0.w, fma(d7.x, hi0.x, fma(d7.y, hi0.y, fma(d7.z, hi0.z, fma(d7.w, hi0.w, a7_0))))))));
+    a8_0 = fma(c8.x, lo0.x, fma(c8.y, lo0.y, fma(c8.z, lo0.z, fma(c8.w, lo0.w, fma(d8.x, hi0.x, fma(d8.y, hi0.y, fma(d8.z, hi0.z, fma(d8.w, hi0.w, a8_0))))))));
+    a9_0 = fma(c9.x, lo0.x, fma(c9.y, lo0.y, fma(c9.z, lo0.z, fma(c9.w, lo0.w, fma(d9.x, hi0.x, fma(d9.y, hi0.y, fma(d9.z, hi0.z, fma(d9.w, hi0.w, a9_0))))))));
+    a10_0 = fma(c10.x, lo0.x, fma(c10.y, lo0.y, fma(c10.z, lo0.z, fma(c10.w, lo0.w, fma(d10.x, hi0.x, fma(d10.y, hi0.y, fma(d10.z, hi0.z, fma(d10.w, hi0.w, a10_0))))))));
+    a11_0 = fma(c11.x, lo0.x, fma(c11.y, lo0.y, fma(c11.z, lo0.z, fma(c11.w, lo0.w, fma(d11.x, hi0.x, fma(d11.y, hi0.y, fma(d11.z, hi0.z, fma(d11.w, hi0.w, a11_0))))))));
+    a12_0 = fma(c12.x, lo0.x, fma(c12.y, lo0.y, fma(c12.z, lo0.z, fma(c12.w, lo0.w, fma(d12.x, hi0.x, fma(d12.y, hi0.y, fma(d12.z, hi0.z, fma(d12.w, hi0.w, a12_0))))))));
+    a13_0 = fma(c13.x, lo0.x, fma(c13.y, lo0.y, fma(c13.z, lo0.z, fma(c13.w, lo0.w, fma(d13.x, hi0.x, fma(d13.y, hi0.y, fma(d13.z, hi0.z, fma(d13.w, hi0.w, a13_0))))))));
+    a14_0 = fma(c14.x, lo0.x, fma(c14.y, lo0.y, fma(c14.z, lo0.z, fma(c14.w, lo0.w, fma(d14.x, hi0.x, fma(d14.y, hi0.y, fma(d14.z, hi0.z, fma(d14.w, hi0.w, a14_0))))))));
+    a15_0 = fma(c15.x, lo0.x, fma(c15.y, lo0.y, fma(c15.z, lo0.z, fma(c15.w, lo0.w, fma(d15.x, hi0.x, fma(d15.y, hi0.y, fma(d15.z, hi0.z, fma(d15.w, hi0.w, a15_0))))))));
+    a16_0 = fma(c16.x, lo0.x, fma(c16.y, lo0.y, fma(c16.z, lo0.z, fma(c16.w, lo0.w, fma(d16.x, hi0.x, fma(d16.y, hi0.y, fma(d16.z, hi0.z, fma(d16.w, hi0.w, a16_0))))))));
+    a17_0 = fma(c17.x, lo0.x, fma(c17.y, lo0.y, fma(c17.z, lo0.z, fma(c17.w, lo0.w, fma(d17.x, hi0.x, fma(d17.y, hi0.y, fma(d17.z, hi0.z, fma(d17.w, hi0.w, a17_0))))))));
+    a18_0 = fma(c18.x, lo0.x, fma(c18.y, lo0.y, fma(c18.z, lo0.z, fma(c18.w, lo0.w, fma(d18.x, hi0.x, fma(d18.y, hi0.y, fma(d18.z, hi0.z, fma(d18.w, hi0.w, a18_0))))))));
+    a19_0 = fma(c19.x, lo0.x, fma(c19.y, lo0.y, fma(c19.z, lo0.z, fma(c19.w, lo0.w, fma(d19.x, hi0.x, fma(d19.y, hi0.y, fma(d19.z, hi0.z, fma(d19.w, hi0.w, a19_0))))))));
+    a20_0 = fma(c20.x, lo0.x, fma(c20.y, lo0.y, fma(c20.z, lo0.z, fma(c20.w, lo0.w, fma(d20.x, hi0.x, fma(d20.y, hi0.y, fma(d20.z, hi0.z, fma(d20.w, hi0.w, a20_0))))))));
+    a21_0 = fma(c21.x, lo0.x, fma(c21.y, lo0.y, fma(c21.z, lo0.z, fma(c21.w, lo0.w, fma(d21.x, hi0.x, fma(d21.y, hi0.y, fma(d21.z, hi0.z, fma(d21.w, hi0.w, a21_0))))))));
+    a22_0 = fma(c22.x, lo0.x, fma(c22.y, lo0.y, fma(c22.z, lo0.z, fma(c22.w, lo0.w, fma(d22.x, hi0.x, fma(d22.y, hi0.y, fma(d22.z, hi0.z, fma(d22.w, hi0.w, a22_0))))))));
+    a23_0 = fma(c23.x, lo0.x, fma(c23.y, lo0.y, fma(c23.z, lo0.z, fma(c23.w, lo0.w, fma(d23.x, hi0.x, fma(d23.y, hi0.y, fma(d23.z, hi0.z, fma(d23.w, hi0.w, a23_0))))))));
+    a24_0 = fma(c24.x, lo0.x, fma(c24.y, lo0.y, fma(c24.z, lo0.z, fma(c24.w, lo0.w, fma(d24.x, hi0.x, fma(d24.y, hi0.y, fma(d24.z, hi0.z, fma(d24.w, hi0.w, a24_0))))))));
+    a25_0 = fma(c25.x, lo0.x, fma(c25.y, lo0.y, fma(c25.z, lo0.z, fma(c25.w, lo0.w, fma(d25.x, hi0.x, fma(d25.y, hi0.y, fma(d25.z, hi0.z, fma(d25.w, hi0.w, a25_0))))))));
+    a26_0 = fma(c26.x, lo0.x, fma(c26.y, lo0.y, fma(c26.z, lo0.z, fma(c26.w, lo0.w, fma(d26.x, hi0.x, fma(d26.y, hi0.y, fma(d26.z, hi0.z, fma(d26.w, hi0.w, a26_0))))))));
+    a27_0 = fma(c27.x, lo0.x, fma(c27.y, lo0.y, fma(c27.z, lo0.z, fma(c27.w, lo0.w, fma(d27.x, hi0.x, fma(d27.y, hi0.y, fma(d27.z, hi0.z, fma(d27.w, hi0.w, a27_0))))))));
+    a28_0 = fma(c28.x, lo0.x, fma(c28.y, lo0.y, fma(c28.z, lo0.z, fma(c28.w, lo0.w, fma(d28.x, hi0.x, fma(d28.y, hi0.y, fma(d28.z, hi0.z, fma(d28.w, hi0.w, a28_0))))))));
+    a29_0 = fma(c29.x, lo0.x, fma(c29.y, lo0.y, fma(c29.z, lo0.z, fma(c29.w, lo0.w, fma(d29.x, hi0.x, fma(d29.y, hi0.y, fma(d29.z, hi0.z, fma(d29.w, hi0.w, a29_0))))))));
+    a30_0 = fma(c30.x, lo0.x, fma(c30.y, lo0.y, fma(c30.z, lo0.z, fma(c30.w, lo0.w, fma(d30.x, hi0.x, fma(d30.y, hi0.y, fma(d30.z, hi0.z, fma(d30.w, hi0.w, a30_0))))))));
+    a31_0 = fma(c31.x, lo0.x, fma(c31.y, lo0.y, fma(c31.z, lo0.z, fma(c31.w, lo0.w, fma(d31.x, hi0.x, fma(d31.y, hi0.y, fma(d31.z, hi0.z, fma(d31.w, hi0.w, a31_0))))))));
+    let lo1 = w4[wr1 + 2u * kw]; let hi1 = w4[wr1 + 2u * kw + 1u];
+    a0_1 = fma(c0.x, lo1.x, fma(c0.y, lo1.y, fma(c0.z, lo1.z, fma(c0.w, lo1.w, fma(d0.x, hi1.x, fma(d0.y, hi1.y, fma(d0.z, hi1.z, fma(d0.w, hi1.w, a0_1))))))));
+    a1_1 = fma(c1.x, lo1.x, fma(c1.y, lo1.y, fma(c1.z, lo1.z, fma(c1.w, lo1.w, fma(d1.x, hi1.x, fma(d1.y, hi1.y, fma(d1.z, hi1.z, fma(d1.w, hi1.w, a1_1))))))));
+    a2_1 = fma(c2.x, lo1.x, fma(c2.y, lo1.y, fma(c2.z, lo1.z, fma(c2.w, lo1.w, fma(d2.x, hi1.x, fma(d2.y, hi1.y, fma(d2.z, hi1.z, fma(d2.w, hi1.w, a2_1))))))));
+    a3_1 = fma(c3.x, lo1.x, fma(c3.y, lo1.y, fma(c3.z, lo1.z, fma(c3.w, lo1.w, fma(d3.x, hi1.x, fma(d3.y, hi1.y, fma(d3.z, hi1.z, fma(d3.w, hi1.w, a3_1))))))));
+    a4_1 = fma(c4.x, lo1.x, fma(c4.y, lo1.y, fma(c4.z, lo1.z, fma(c4.w, lo1.w, fma(d4.x, hi1.x, fma(d4.y, hi1.y, fma(d4.z, hi1.z, fma(d4.w, hi1.w, a4_1))))))));
+    a5_1 = fma(c5.x, lo1.x, fma(c5.y, lo1.y, fma(c5.z, lo1.z, fma(c5.w, lo1.w, fma(d5.x, hi1.x, fma(d5.y, hi1.y, fma(d5.z, hi1.z, fma(d5.w, hi1.w, a5_1))))))));
+    a6_1 = fma(c6.x, lo1.x, fma(c6.y, lo1.y, fma(c6.z, lo1.z, fma(c6.w, lo1.w, fma(d6.x, hi1.x, fma(d6.y, hi1.y, fma(d6.z, hi1.z, fma(d6.w, hi1.w, a6_1))))))));
+    a7_1 = fma(c7.x, lo1.x, fma(c7.y, lo1.y, fma(c7.z, lo1.z, fma(c7.w, lo1.w, fma(d7.x, hi1.x, fma(d7.y, hi1.y, fma(d7.z, hi1.z, fma(d7.w, hi1.w, a7_1))))))));
+    a8_1 = fma(c8.x, lo1.x, fma(c8.y, lo1.y, fma(c8.z, lo1.z, fma(c8.w, lo1.w, fma(d8.x, hi1.x, fma(d8.y, hi1.y, fma(d8.z, hi1.z, fma(d8.w, hi1.w, a8_1))))))));
+    a9_1 = fma(c9.x, lo1.x, fma(c9.y, lo1.y, fma(c9.z, lo1.z, fma(c9.w, lo1.w, fma(d9.x, hi1.x, fma(d9.y, hi1.y, fma(d9.z, hi1.z, fma(d9.w, hi1.w, a9_1))))))));
+    a10_1 = fma(c10.x, lo1.x, fma(c10.y, lo1.y, fma(c10.z, lo1.z, fma(c10.w, lo1.w, fma(d10.x, hi1.x, fma(d10.y, hi1.y, fma(d10.z, hi1.z, fma(d10.w, hi1.w, a10_1))))))));
+    a11_1 = fma(c11.x, lo1.x, fma(c11.y, lo1.y, fma(c11.z, lo1.z, fma(c11.w, lo1.w, fma(d11.x, hi1.x, fma(d11.y, hi1.y, fma(d11.z, hi1.z, fma(d11.w, hi1.w, a11_1))))))));
+    a12_1 = fma(c12.x, lo1.x, fma(c12.y, lo1.y, fma(c12.z, lo1.z, fma(c12.w, lo1.w, fma(d12.x, hi1.x, fma(d12.y, hi1.y, fma(d12.z, hi1.z, fma(d12.w, hi1.w, a12_1))))))));
+    a13_1 = fma(c13.x, lo1.x, fma(c13.y, lo1.y, fma(c13.z, lo1.z, fma(c13.w, lo1.w, fma(d13.x, hi1.x, fma(d13.y, hi1.y, fma(d13.z, hi1.z, fma(d13.w, hi1.w, a13_1))))))));
+    a14_1 = fma(c14.x, lo1.x, fma(c14.y, lo1.y, fma(c14.z, lo1.z, fma(c14.w, lo1.w, fma(d14.x, hi1.x, fma(d14.y, hi1.y, fma(d14.z, hi1.z, fma(d14.w, hi1.w, a14_1))))))));
+    a15_1 = fma(c15.x, lo1.x, fma(c15.y, lo1.y, fma(c15.z, lo1.z, fma(c15.w, lo1.w, fma(d15.x, hi1.x, fma(d15.y, hi1.y, fma(d15.z, hi1.z, fma(d15.w, hi1.w, a15_1))))))));
+    a16_1 = fma(c16.x, lo1.x, fma(c16.y, lo1.y, fma(c16.z, lo1.z, fma(c16.w, lo1.w, fma(d16.x, hi1.x, fma(d16.y, hi1.y, fma(d16.z, hi1.z, fma(d16.w, hi1.w, a16_1))))))));
+    a17_1 = fma(c17.x, lo1.x, fma(c17.y, lo1.y, fma(c17.z, lo1.z, fma(c17.w, lo1.w, fma(d17.x, hi1.x, fma(d17.y, hi1.y, fma(d17.z, hi1.z, fma(d17.w, hi1.w, a17_1))))))));
+    a18_1 = fma(c18.x, lo1.x, fma(c18.y, lo1.y, fma(c18.z, lo1.z, fma(c18.w, lo1.w, fma(d18.x, hi1.x, fma(d18.y, hi1.y, fma(d18.z, hi1.z, fma(d18.w, hi1.w, a18_1))))))));
+    a19_1 = fma(c19.x, lo1.x, fma(c19.y, lo1.y, fma(c19.z, lo1.z, fma(c19.w, lo1.w, fma(d19.x, hi1.x, fma(d19.y, hi1.y, fma(d19.z, hi1.z, fma(d19.w, hi1.w, a19_1))))))));
+    a20_1 = fma(c20.x, lo1.x, fma(c20.y, lo1.y, fma(c20.z, lo1.z, fma(c20.w, lo1.w, fma(d20.x, hi1.x, fma(d20.y, hi1.y, fma(d20.z, hi1.z, fma(d20.w, hi1.w, a20_1))))))));
+    a21_1 = fma(c21.x, lo1.x, fma(c21.y, lo1.y, fma(c21.z, lo1.z, fma(c21.w, lo1.w, fma(d21.x, hi1.x, fma(d21.y, hi1.y, fma(d21.z, hi1.z, fma(d21.w, hi1.w, a21_1))))))));
+    a22_1 = fma(c22.x, lo1.x, fma(c22.y, lo1.y, fma(c22.z, lo1.z, fma(c22.w, lo1.w, fma(d22.x, hi1.x, fma(d22.y, hi1.y, fma(d22.z, hi1.z, fma(d22.w, hi1.w, a22_1))))))));
+    a23_1 = fma(c23.x, lo1.x, fma(c23.y, lo1.y, fma(c23.z, lo1.z, fma(c23.w, lo1.w, fma(d23.x, hi1.x, fma(d23.y, hi1.y, fma(d23.z, hi1.z, fma(d23.w, hi1.w, a23_1))))))));
+    a24_1 = fma(c24.x, lo1.x, fma(c24.y, lo1.y, fma(c24.z, lo1.z, fma(c24.w, lo1.w, fma(d24.x, hi1.x, fma(d24.y, hi1.y, fma(d24.z, hi1.z, fma(d24.w, hi1.w, a24_1))))))));
+    a25_1 = fma(c25.x, lo1.x, fma(c25.y, lo1.y, fma(c25.z, lo1.z, fma(c25.w, lo1.w, fma(d25.x, hi1.x, fma(d25.y, hi1.y, fma(d25.z, hi1.z, fma(d25.w, hi1.w, a25_1))))))));
+    a26_1 = fma(c26.x, lo1.x, fma(c26.y, lo1.y, fma(c26.z, lo1.z, fma(c26.w, lo1.w, fma(d26.x, hi1.x, fma(d26.y, hi1.y, fma(d26.z, hi1.z, fma(d26.w, hi1.w, a26_1))))))));
+    a27_1 = fma(c27.x, lo1.x, fma(c27.y, lo1.y, fma(c27.z, lo1.z, fma(c27.w, lo1.w, fma(d27.x, hi1.x, fma(d27.y, hi1.y, fma(d27.z, hi1.z, fma(d27.w, hi1.w, a27_1))))))));
+    a28_1 = fma(c28.x, lo1.x, fma(c28.y, lo1.y, fma(c28.z, lo1.z, fma(c28.w, lo1.w, fma(d28.x, hi1.x, fma(d28.y, hi1.y, fma(d28.z, hi1.z, fma(d28.w, hi1.w, a28_1))))))));
+    a29_1 = fma(c29.x, lo1.x, fma(c29.y, lo1.y, fma(c29.z, lo1.z, fma(c29.w, lo1.w, fma(d29.x, hi1.x, fma(d29.y, hi1.y, fma(d29.z, hi1.z, fma(d29.w, hi1.w, a29_1))))))));
+    a30_1 = fma(c30.x, lo1.x, fma(c30.y, lo1.y, fma(c30.z, lo1.z, fma(c30.w, lo1.w, fma(d30.x, hi1.x, fma(d30.y, hi1.y, fma(d30.z, hi1.z, fma(d30.w, hi1.w, a30_1))))))));
+    a31_1 = fma(c31.x, lo1.x, fma(c31.y, lo1.y, fma(c31.z, lo1.z, fma(c31.w, lo1.w, fma(d31.x, hi1.x, fma(d31.y, hi1.y, fma(d31.z, hi1.z, fma(d31.w, hi1.w, a31_1))))))));
+    let lo2 = w4[wr2 + 2u * kw]; let hi2 = w4[wr2 + 2u * kw + 1u];
+    a0_2 = fma(c0.x, lo2.x, fma(c0.y, lo2.y, fma(c0.z, lo2.z, fma(c0.w, lo2.w, fma(d0.x, hi2.x, fma(d0.y, hi2.y, fma(d0.z, hi2.z, fma(d0.w, hi2.w, a0_2))))))));
+    a1_2 = fma(c1.x, lo2.x, fma(c1.y, lo2.y, fma(c1.z, lo2.z, fma(c1.w, lo2.w, fma(d1.x, hi2.x, fma(d1.y, hi2.y, fma(d1.z, hi2.z, fma(d1.w, hi2.w, a1_2))))))));
+    a2_2 = fma(c2.x, lo2.x, fma(c2.y, lo2.y, fma(c2.z, lo2.z, fma(c2.w, lo2.w, fma(d2.x, hi2.x, fma(d2.y, hi2.y, fma(d2.z, hi2.z, fma(d2.w, hi2.w, a2_2))))))));
+    a3_2 = fma(c3.x, lo2.x, fma(c3.y, lo2.y, fma(c3.z, lo2.z, fma(c3.w, lo2.w, fma(d3.x, hi2.x, fma(d3.y, hi2.y, fma(d3.z, hi2.z, fma(d3.w, hi2.w, a3_2))))))));
+    a4_2 = fma(c4.x, lo2.x, fma(c4.y, lo2.y, fma(c4.z, lo2.z, fma(c4.w, lo2.w, fma(d4.x, hi2.x, fma(d4.y, hi2.y, fma(d4.z, hi2.z, fma(d4.w, hi2.w, a4_2))))))));
+    a5_2 = fma(c5.x, lo2.x, fma(c5.y, lo2.y, fma(c5.z, lo2.z, fma(c5.w, lo2.w, fma(d5.x, hi2.x, fma(d5.y, hi2.y, fma(d5.z, hi2.z, fma(d5.w, hi2.w, a5_2))))))));
+    a6_2 = fma(c6.x, lo2.x, fma(c6.y, lo2.y, fma(c6.z, lo2.z, fma(c6.w, lo2.w, fma(d6.x, hi2.x, fma(d6.y, hi2.y, fma(d6.z, hi2.z, fma(d6.w, hi2.w, a6_2))))))));
+    a7_2 = fma(c7.x, lo2.x, fma(c7.y, lo2.y, fma(c7.z, lo2.z, fma(c7.w, lo2.w, fma(d7.x, hi2.x, fma(d7.y, hi2.y, fma(d7.z, hi2.z, fma(d7.w, hi2.w, a7_2))))))));
+    a8_2 = fma(c8.x, lo2.x, fma(c8.y, lo2.y, fma(c8.z, lo2.z, fma(c8.w, lo2.w, fma(d8.x, hi2.x, fma(d8.y, hi2.y, fma(d8.z, hi2.z, fma(d8.w, hi2.w, a8_2))))))));
+    a9_2 = fma(c9.x, lo2.x, fma(c9.y, lo2.y, fma(c9.z, lo2.z, fma(c9.w, lo2.w, fma(d9.x, hi2.x, fma(d9.y, hi2.y, fma(d9.z, hi2.z, fma(d9.w, hi2.w, a9_2))))))));
+    a10_2 = fma(c10.x, lo2.x, fma(c10.y, lo2.y, fma(c10.z, lo2.z, fma(c10.w, lo2.w, fma(d10.x, hi2.x, fma(d10.y, hi2.y, fma(d10.z, hi2.z, fma(d10.w, hi2.w, a10_2))))))));
+    a11_2 = fma(c11.x, lo2.x, fma(c11.y, lo2.y, fma(c11.z, lo2.z, fma(c11.w, lo2.w, fma(d11.x, hi2.x, fma(d11.y, hi2.y, fma(d11.z, hi2.z, fma(d11.w, hi2.w, a11_2))))))));
+    a12_2 = fma(c12.x, lo2.x, fma(c12.y, lo2.y, fma(c12.z, lo2.z, fma(c12.w, lo2.w, fma(d12.x, hi2.x, fma(d12.y, hi2.y, fma(d12.z, hi2.z, fma(d12.w, hi2.w, a12_2))))))));
+    a13_2 = fma(c13.x, lo2.x, fma(c13.y, lo2.y, fma(c13.z, lo2.z, fma(c13.w, lo2.w, fma(d13.x, hi2.x, fma(d13.y, hi2.y, fma(d13.z, hi2.z, fma(d13.w, hi2.w, a13_2))))))));
+    a14_2 = fma(c14.x, lo2.x, fma(c14.y, lo2.y, fma(c14.z, lo2.z, fma(c14.w, lo2.w, fma(d14.x, hi2.x, fma(d14.y, hi2.y, fma(d14.z, hi2.z, fma(d14.w, hi2.w, a14_2))))))));
+    a15_2 = fma(c15.x, lo2.x, fma(c15.y, lo2.y, fma(c15.z, lo2.z, fma(c15.w, lo2.w, fma(d15.x, hi2.x, fma(d15.y, hi2.y, fma(d15.z, hi2.z, fma(d15.w, hi2.w, a15_2))))))));
+    a16_2 = fma(c16.x, lo2.x, fma(c16.y, lo2.y, fma(c16.z, lo2.z, fma(c16.w, lo2.w, fma(d16.x, hi2.x, fma(d16.y, hi2.y, fma(d16.z, hi2.z, fma(d16.w, hi2.w, a16_2))))))));
+    a17_2 = fma(c17.x, lo2.x, fma(c17.y, lo2.y, fma(c17.z, lo2.z, fma(c17.w, lo2.w, fma(d17.x, hi2.x, fma(d17.y, hi2.y, fma(d17.z, hi2.z, fma(d17.w, hi2.w, a17_2))))))));
+    a18_2 = fma(c18.x, lo2.x, fma(c18.y, lo2.y, fma(c18.z, lo2.z, fma(c18.w, lo2.w, fma(d18.x, hi2.x, fma(d18.y, hi2.y, fma(d18.z, hi2.z, fma(d18.w, hi2.w, a18_2))))))));
+    a19_2 = fma(c19.x, lo2.x, fma(c19.y, lo2.y, fma(c19.z, lo2.z, fma(c19.w, lo2.w, fma(d19.x, hi2.x, fma(d19.y, hi2.y, fma(d19.z, hi2.z, fma(d19.w, hi2.w, a19_2))))))));
+    a20_2 = fma(c20.x, lo2.x, fma(c20.y, lo2.y, fma(c20.z, lo2.z, fma(c20.w, lo2.w, fma(d20.x, hi2.x, fma(d20.y, hi2.y, fma(d20.z, hi2.z, fma(d20.w, hi2.w, a20_2))))))));
+    a21_2 = fma(c21.x, lo2.x, fma(c21.y, lo2.y, fma(c21.z, lo2.z, fma(c21.w, lo2.w, fma(d21.x, hi2.x, fma(d21.y, hi2.y, fma(d21.z, hi2.z, fma(d21.w, hi2.w, a21_2))))))));
+    a22_2 = fma(c22.x, lo2.x, fma(c22.y, lo2.y, fma(c22.z, lo2.z, fma(c22.w, lo2.w, fma(d22.x, hi2.x, fma(d22.y, hi2.y, fma(d22.z, hi2.z, fma(d22.w, hi2.w, a22_2))))))));
+    a23_2 = fma(c23.x, lo2.x, fma(c23.y, lo2.y, fma(c23.z, lo2.z, fma(c23.w, lo2.w, fma(d23.x, hi2.x, fma(d23.y, hi2.y, fma(d23.z, hi2.z, fma(d23.w, hi2.w, a23_2))))))));
+    a24_2 = fma(c24.x, lo2.x, fma(c24.y, lo2.y, fma(c24.z, lo2.z, fma(c24.w, lo2.w, fma(d24.x, hi2.x, fma(d24.y, hi2.y, fma(d24.z, hi2.z, fma(d24.w, hi2.w, a24_2))))))));
+    a25_2 = fma(c25.x, lo2.x, fma(c25.y, lo2.y, fma(c25.z, lo2.z, fma(c25.w, lo2.w, fma(d25.x, hi2.x, fma(d25.y, hi2.y, fma(d25.z, hi2.z, fma(d25.w, hi2.w, a25_2))))))));
+    a26_2 = fma(c26.x, lo2.x, fma(c26.y, lo2.y, fma(c26.z, lo2.z, fma(c26.w, lo2.w, fma(d26.x, hi2.x, fma(d26.y, hi2.y, fma(d26.z, hi2.z, fma(d26.w, hi2.w, a26_2))))))));
+    a27_2 = fma(c27.x, lo2.x, fma(c27.y, lo2.y, fma(c27.z, lo2.z, fma(c27.w, lo2.w, fma(d27.x, hi2.x, fma(d27.y, hi2.y, fma(d27.z, hi2.z, fma(d27.w, hi2.w, a27_2))))))));
+    a28_2 = fma(c28.x, lo2.x, fma(c28.y, lo2.y, fma(c28.z, lo2.z, fma(c28.w, lo2.w, fma(d28.x, hi2.x, fma(d28.y, hi2.y, fma(d28.z, hi2.z, fma(d28.w, hi2.w, a28_2))))))));
+    a29_2 = fma(c29.x, lo2.x, fma(c29.y, lo2.y, fma(c29.z, lo2.z, fma(c29.w, lo2.w, fma(d29.x, hi2.x, fma(d29.y, hi2.y, fma(d29.z, hi2.z, fma(d29.w, hi2.w, a29_2))))))));
+    a30_2 = fma(c30.x, lo2.x, fma(c30.y, lo2.y, fma(c30.z, lo2.z, fma(c30.w, lo2.w, fma(d30.x, hi2.x, fma(d30.y, hi2.y, fma(d30.z, hi2.z, fma(d30.w, hi2.w, a30_2))))))));
+    a31_2 = fma(c31.x, lo2.x, fma(c31.y, lo2.y, fma(c31.z, lo2.z, fma(c31.w, lo2.w, fma(d31.x, hi2.x, fma(d31.y, hi2.y, fma(d31.z, hi2.z, fma(d31.w, hi2.w, a31_2))))))));
+    let lo3 = w4[wr3 + 2u * kw]; let hi3 = w4[wr3 + 2u * kw + 1u];
+    a0_3 = fma(c0.x, lo3.x, fma(c0.y, lo3.y, fma(c0.z, lo3.z, fma(c0.w, lo3.w, fma(d0.x, hi3.x, fma(d0.y, hi3.y, fma(d0.z, hi3.z, fma(d0.w, hi3.w, a0_3))))))));
+    a1_3 = fma(c1.x, lo3.x, fma(c1.y, lo3.y, fma(c1.z, lo3.z, fma(c1.w, lo3.w, fma(d1.x, hi3.x, fma(d1.y, hi3.y, fma(d1.z, hi3.z, fma(d1.w, hi3.w, a1_3))))))));
+    a2_3 = fma(c2.x, lo3.x, fma(c2.y, lo3.y, fma(c2.z, lo3.z, fma(c2.w, lo3.w, fma(d2.x, hi3.x, fma(d2.y, hi3.y, fma(d2.z, hi3.z, fma(d2.w, hi3.w, a2_3))))))));
+    a3_3 = fma(c3.x, lo3.x, fma(c3.y, lo3.y, fma(c3.z, lo3.z, fma(c3.w, lo3.w, fma(d3.x, hi3.x, fma(d3.y, hi3.y, fma(d3.z, hi3.z, fma(d3.w, hi3.w, a3_3))))))));
+    a4_3 = fma(c4.x, lo3.x, fma(c4.y, lo3.y, fma(c4.z, lo3.z, fma(c4.w, lo3.w, fma(d4.x, hi3.x, fma(d4.y, hi3.y, fma(d4.z, hi3.z, fma(d4.w, hi3.w, a4_3))))))));
+    a5_3 = fma(c5.x, lo3.x, fma(c5.y, lo3.y, fma(c5.z, lo3.z, fma(c5.w, lo3.w, fma(d5.x, hi3.x, fma(d5.y, hi3.y, fma(d5.z, hi3.z, fma(d5.w, hi3.w, a5_3))))))));
+    a6_3 = fma(c6.x, lo3.x, fma(c6.y, lo3.y, fma(c6.z, lo3.z, fma(c6.w, lo3.w, fma(d6.x, hi3.x, fma(d6.y, hi3.y, fma(d6.z, hi3.z, fma(d6.w, hi3.w, a6_3))))))));
+    a7_3 = fma(c7.x, lo3.x, fma(c7.y, lo3.y, fma(c7.z, lo3.z, fma(c7.w, lo3.w, fma(d7.x, hi3.x, fma(d7.y, hi3.y, fma(d7.z, hi3.z, fma(d7.w, hi3.w, a7_3))))))));
+    a8_3 = fma(c8.x, lo3.x, fma(c8.y, lo3.y, fma(c8.z, lo3.z, fma(c8.w, lo3.w, fma(d8.x, hi3.x, fma(d8.y, hi3.y, fma(d8.z, hi3.z, fma(d8.w, hi3.w, a8_3))))))));
+    a9_3 = fma(c9.x, lo3.x, fma(c9.y, lo3.y, fma(c9.z, lo3.z, fma(c9.w, lo3.w, fma(d9.x, hi3.x, fma(d9.y, hi3.y, fma(d9.z, hi3.z, fma(d9.w, hi3.w, a9_3))))))));
+    a10_3 = fma(c10.x, lo3.x, fma(c10.y, lo3.y, fma(c10.z, lo3.z, fma(c10.w, lo3.w, fma(d10.x, hi3.x, fma(d10.y, hi3.y, fma(d10.z, hi3.z, fma(d10.w, hi3.w, a10_3))))))));
+    a11_3 = fma(c11.x, lo3.x, fma(c11.y, lo3.y, fma(c11.z, lo3.z, fma(c11.w, lo3.w, fma(d11.x, hi3.x, fma(d11.y, hi3.y, fma(d11.z, hi3.z, fma(d11.w, hi3.w, a11_3))))))));
+    a12_3 = fma(c12.x, lo3.x, fma(c12.y, lo3.y, fma(c12.z, lo3.z, fma(c12.w, lo3.w, fma(d12.x, hi3.x, fma(d12.y, hi3.y, fma(d12.z, hi3.z, fma(d12.w, hi3.w, a12_3))))))));
+    a13_3 = fma(c13.x, lo3.x, fma(c13.y, lo3.y, fma(c13.z, lo3.z, fma(c13.w, lo3.w, fma(d13.x, hi3.x, fma(d13.y, hi3.y, fma(d13.z, hi3.z, fma(d13.w, hi3.w, a13_3))))))));
+    a14_3 = fma(c14.x, lo3.x, fma(c14.y, lo3.y, fma(c14.z, lo3.z, fma(c14.w, lo3.w, fma(d14.x, hi3.x, fma(d14.y, hi3.y, fma(d14.z, hi3.z, fma(d14.w, hi3.w, a14_3))))))));
+    a15_3 = fma(c15.x, lo3.x, fma(c15.y, lo3.y, fma(c15.z, lo3.z, fma(c15.w, lo3.w, fma(d15.x, hi3.x, fma(d15.y, hi3.y, fma(d15.z, hi3.z, fma(d15.w, hi3.w, a15_3))))))));
+    a16_3 = fma(c16.x, lo3.x, fma(c16.y, lo3.y, fma(c16.z, lo3.z, fma(c16.w, lo3.w, fma(d16.x, hi3.x, fma(d16.y, hi3.y, fma(d16.z, hi3.z, fma(d16.w, hi3.w, a16_3))))))));
+    a17_3 = fma(c17.x, lo3.x, fma(c17.y, lo3.y, fma(c17.z, lo3.z, fma(c17.w, lo3.w, fma(d17.x, hi3.x, fma(d17.y, hi3.y, fma(d17.z, hi3.z, fma(d17.w, hi3.w, a17_3))))))));
+    a18_3 = fma(c18.x, lo3.x, fma(c18.y, lo3.y, fma(c18.z, lo3.z, fma(c18.w, lo3.w, fma(d18.x, hi3.x, fma(d18.y, hi3.y, fma(d18.z, hi3.z, fma(d18.w, hi3.w, a18_3))))))));
+    a19_3 = fma(c19.x, lo3.x, fma(c19.y, lo3.y, fma(c19.z, lo3.z, fma(c19.w, lo3.w, fma(d19.x, hi3.x, fma(d19.y, hi3.y, fma(d19.z, hi3.z, fma(d19.w, hi3.w, a19_3))))))));
+    a20_3 = fma(c20.x, lo3.x, fma(c20.y, lo3.y, fma(c20.z, lo3.z, fma(c20.w, lo3.w, fma(d20.x, hi3.x, fma(d20.y, hi3.y, fma(d20.z, hi3.z, fma(d20.w, hi3.w, a20_3))))))));
+    a21_3 = fma(c21.x, lo3.x, fma(c21.y, lo3.y, fma(c21.z, lo3.z, fma(c21.w, lo3.w, fma(d21.x, hi3.x, fma(d21.y, hi3.y, fma(d21.z, hi3.z, fma(d21.w, hi3.w, a21_3))))))));
+    a22_3 = fma(c22.x, lo3.x, fma(c22.y, lo3.y, fma(c22.z, lo3.z, fma(c22.w, lo3.w, fma(d22.x, hi3.x, fma(d22.y, hi3.y, fma(d22.z, hi3.z, fma(d22.w, hi3.w, a22_3))))))));
+    a23_3 = fma(c23.x, lo3.x, fma(c23.y, lo3.y, fma(c23.z, lo3.z, fma(c23.w, lo3.w, fma(d23.x, hi3.x, fma(d23.y, hi3.y, fma(d23.z, hi3.z, fma(d23.w, hi3.w, a23_3))))))));
+    a24_3 = fma(c24.x, lo3.x, fma(c24.y, lo3.y, fma(c24.z, lo3.z, fma(c24.w, lo3.w, fma(d24.x, hi3.x, fma(d24.y, hi3.y, fma(d24.z, hi3.z, fma(d24.w, hi3.w, a24_3))))))));
+    a25_3 = fma(c25.x, lo3.x, fma(c25.y, lo3.y, fma(c25.z, lo3.z, fma(c25.w, lo3.w, fma(d25.x, hi3.x, fma(d25.y, hi3.y, fma(d25.z, hi3.z, fma(d25.w, hi3.w, a25_3))))))));
+    a26_3 = fma(c26.x, lo3.x, fma(c26.y, lo3.y, fma(c26.z, lo3.z, fma(c26.w, lo3.w, fma(d26.x, hi3.x, fma(d26.y, hi3.y, fma(d26.z, hi3.z, fma(d26.w, hi3.w, a26_3))))))));
+    a27_3 = fma(c27.x, lo3.x, fma(c27.y, lo3.y, fma(c27.z, lo3.z, fma(c27.w, lo3.w, fma(d27.x, hi3.x, fma(d27.y, hi3.y, fma(d27.z, hi3.z, fma(d27.w, hi3.w, a27_3))))))));
+    a28_3 = fma(c28.x, lo3.x, fma(c28.y, lo3.y, fma(c28.z, lo3.z, fma(c28.w, lo3.w, fma(d28.x, hi3.x, fma(d28.y, hi3.y, fma(d28.z, hi3.z, fma(d28.w, hi3.w, a28_3))))))));
+    a29_3 = fma(c29.x, lo3.x, fma(c29.y, lo3.y, fma(c29.z, lo3.z, fma(c29.w, lo3.w, fma(d29.x, hi3.x, fma(d29.y, hi3.y, fma(d29.z, hi3.z, fma(d29.w, hi3.w, a29_3))))))));
+    a30_3 = fma(c30.x, lo3.x, fma(c30.y, lo3.y, fma(c30.z, lo3.z, fma(c30.w, lo3.w, fma(d30.x, hi3.x, fma(d30.y, hi3.y, fma(d30.z, hi3.z, fma(d30.w, hi3.w, a30_3))))))));
+    a31_3 = fma(c31.x, lo3.x, fma(c31.y, lo3.y, fma(c31.z, lo3.z, fma(c31.w, lo3.w, fma(d31.x, hi3.x, fma(d31.y, hi3.y, fma(d31.z, hi3.z, fma(d31.w, hi3.w, a31_3))))))));
+    let lo4 = w4[wr4 + 2u * kw]; let hi4 = w4[wr4 + 2u * kw + 1u];
+    a0_4 = fma(c0.x, lo4.x, fma(c0.y, lo4.y, fma(c0.z, lo4.z, fma(c0.w, lo4.w, fma(d0.x, hi4.x, fma(d0.y, hi4.y, fma(d0.z, hi4.z, fma(d0.w, hi4.w, a0_4))))))));
+    a1_4 = fma(c1.x, lo4.x, fma(c1.y, lo4.y, fma(c1.z, lo4.z, fma(c1.w, lo4.w, fma(d1.x, hi4.x, fma(d1.y, hi4.y, fma(d1.z, hi4.z, fma(d1.w, hi4.w, a1_4))))))));
+    a2_4 = fma(c2.x, lo4.x, fma(c2.y, lo4.y, fma(c2.z, lo4.z, fma(c2.w, lo4.w, fma(d2.x, hi4.x, fma(d2.y, hi4.y, fma(d2.z, hi4.z, fma(d2.w, hi4.w, a2_4))))))));
+    a3_4 = fma(c3.x, lo4.x, fma(c3.y, lo4.y, fma(c3.z, lo4.z, fma(c3.w, lo4.w, fma(d3.x, hi4.x, fma(d3.y, hi4.y, fma(d3.z, hi4.z, fma(d3.w, hi4.w, a3_4))))))));
+    a4_4 = fma(c4.x, lo4.x, fma(c4.y, lo4.y, fma(c4.z, lo4.z, fma(c4.w, lo4.w, fma(d4.x, hi4.x, fma(d4.y, hi4.y, fma(d4.z, hi4.z, fma(d4.w, hi4.w, a4_4))))))));
+    a5_4 = fma(c5.x, lo4.x, fma(c5.y, lo4.y, fma(c5.z, lo4.z, fma(c5.w, lo4.w, fma(d5.x, hi4.x, fma(d5.y, hi4.y, fma(d5.z, hi4.z, fma(d5.w, hi4.w, a5_4))))))));
+    a6_4 = fma(c6.x, lo4.x, fma(c6.y, lo4.y, fma(c6.z, lo4.z, fma(c6.w, lo4.w, fma(d6.x, hi4.x, fma(d6.y, hi4.y, fma(d6.z, hi4.z, fma(d6.w, hi4.w, a6_4))))))));
+    a7_4 = fma(c7.x, lo4.x, fma(c7.y, lo4.y, fma(c7.z, lo4.z, fma(c7.w, lo4.w, fma(d7.x, hi4.x, fma(d7.y, hi4.y, fma(d7.z, hi4.z, fma(d7.w, hi4.w, a7_4))))))));
+    a8_4 = fma(c8.x, lo4.x, fma(c8.y, lo4.y, fma(c8.z, lo4.z, fma(c8.w, lo4.w, fma(d8.x, hi4.x, fma(d8.y, hi4.y, fma(d8.z, hi4.z, fma(d8.w, hi4.w, a8_4))))))));
+    a9_4 = fma(c9.x, lo4.x, fma(c9.y, lo4.y, fma(c9.z, lo4.z, fma(c9.w, lo4.w, fma(d9.x, hi4.x, fma(d9.y, hi4.y, fma(d9.z, hi4.z, fma(d9.w, hi4.w, a9_4))))))));
+    a10_4 = fma(c10.x, lo4.x, fma(c10.y, lo4.y, fma(c10.z, lo4.z, fma(c10.w, lo4.w, fma(d10.x, hi4.x, fma(d10.y, hi4.y, fma(d10.z, hi4.z, fma(d10.w, hi4.w, a10_4))))))));
+    a11_4 = fma(c11.x, lo4.x, fma(c11.y, lo4.y, fma(c11.z, lo4.z, fma(c11.w, lo4.w, fma(d11.x, hi4.x, fma(d11.y, hi4.y, fma(d11.z, hi4.z, fma(d11.w, hi4.w, a11_4))))))));
+    a12_4 = fma(c12.x, lo4.x, fma(c12.y, lo4.y, fma(c12.z, lo4.z, fma(c12.w, lo4.w, fma(d12.x, hi4.x, fma(d12.y, hi4.y, fma(d12.z, hi4.z, fma(d12.w, hi4.w, a12_4))))))));
+    a13_4 = fma(c13.x, lo4.x, fma(c13.y, lo4.y, fma(c13.z, lo4.z, fma(c13.w, lo4.w, fma(d13.x, hi4.x, fma(d13.y, hi4.y, fma(d13.z, hi4.z, fma(d13.w, hi4.w, a13_4))))))));
+    a14_4 = fma(c14.x, lo4.x, fma(c14.y, lo4.y, fma(c14.z, lo4.z, fma(c14.w, lo4.w, fma(d14.x, hi4.x, fma(d14.y, hi4.y, fma(d14.z, hi4.z, fma(d14.w, hi4.w, a14_4))))))));
+    a15_4 = fma(c15.x, lo4.x, fma(c15.y, lo4.y, fma(c15.z, lo4.z, fma(c15.w, lo4.w, fma(d15.x, hi4.x, fma(d15.y, hi4.y, fma(d15.z, hi4.z, fma(d15.w, hi4.w, a15_4))))))));
+    a16_4 = fma(c16.x, lo4.x, fma(c16.y, lo4.y, fma(c16.z, lo4.z, fma(c16.w, lo4.w, fma(d16.x, hi4.x, fma(d16.y, hi4.y, fma(d16.z, hi4.z, fma(d16.w, hi4.w, a16_4))))))));
+    a17_4 = fma(c17.x, lo4.x, fma(c17.y, lo4.y, fma(c17.z, lo4.z, fma(c17.w, lo4.w, fma(d17.x, hi4.x, fma(d17.y, hi4.y, fma(d17.z, hi4.z, fma(d17.w, hi4.w, a17_4))))))));
+    a18_4 = fma(c18.x, lo4.x, fma(c18.y, lo4.y, fma(c18.z, lo4.z, fma(c18.w, lo4.w, fma(d18.x, hi4.x, fma(d18.y, hi4.y, fma(d18.z, hi4.z, fma(d18.w, hi4.w, a18_4))))))));
+    a19_4 = fma(c19.x, lo4.x, fma(c19.y, lo4.y, fma(c19.z, lo4.z, fma(c19.w, lo4.w, fma(d19.x, hi4.x, fma(d19.y, hi4.y, fma(d19.z, hi4.z, fma(d19.w, hi4.w, a19_4))))))));
+    a20_4 = fma(c20.x, lo4.x, fma(c20.y, lo4.y, fma(c20.z, lo4.z, fma(c20.w, lo4.w, fma(d20.x, hi4.x, fma(d20.y, hi4.y, fma(d20.z, hi4.z, fma(d20.w, hi4.w, a20_4))))))));
+    a21_4 = fma(c21.x, lo4.x, fma(c21.y, lo4.y, fma(c21.z, lo4.z, fma(c21.w, lo4.w, fma(d21.x, hi4.x, fma(d21.y, hi4.y, fma(d21.z, hi4.z, fma(d21.w, hi4.w, a21_4))))))));
+    a22_4 = fma(c22.x, lo4.x, fma(c22.y, lo4.y, fma(c22.z, lo4.z, fma(c22.w, lo4.w, fma(d22.x, hi4.x, fma(d22.y, hi4.y, fma(d22.z, hi4.z, fma(d22.w, hi4.w, a22_4))))))));
+    a23_4 = fma(c23.x, lo4.x, fma(c23.y, lo4.y, fma(c23.z, lo4.z, fma(c23.w, lo4.w, fma(d23.x, hi4.x, fma(d23.y, hi4.y, fma(d23.z, hi4.z, fma(d23.w, hi4.w, a23_4))))))));
+    a24_4 = fma(c24.x, lo4.x, fma(c24.y, lo4.y, fma(c24.z, lo4.z, fma(c24.w, lo4.w, fma(d24.x, hi4.x, fma(d24.y, hi4.y, fma(d24.z, hi4.z, fma(d24.w, hi4.w, a24_4))))))));
+    a25_4 = fma(c25.x, lo4.x, fma(c25.y, lo4.y, fma(c25.z, lo4.z, fma(c25.w, lo4.w, fma(d25.x, hi4.x, fma(d25.y, hi4.y, fma(d25.z, hi4.z, fma(d25.w, hi4.w, a25_4))))))));
+    a26_4 = fma(c26.x, lo4.x, fma(c26.y, lo4.y, fma(c26.z, lo4.z, fma(c26.w, lo4.w, fma(d26.x, hi4.x, fma(d26.y, hi4.y, fma(d26.z, hi4.z, fma(d26.w, hi4.w, a26_4))))))));
+    a27_4 = fma(c27.x, lo4.x, fma(c27.y, lo4.y, fma(c27.z, lo4.z, fma(c27.w, lo4.w, fma(d27.x, hi4.x, fma(d27.y, hi4.y, fma(d27.z, hi4.z, fma(d27.w, hi4.w, a27_4))))))));
+    a28_4 = fma(c28.x, lo4.x, fma(c28.y, lo4.y, fma(c28.z, lo4.z, fma(c28.w, lo4.w, fma(d28.x, hi4.x, fma(d28.y, hi4.y, fma(d28.z, hi4.z, fma(d28.w, hi4.w, a28_4))))))));
+    a29_4 = fma(c29.x, lo4.x, fma(c29.y, lo4.y, fma(c29.z, lo4.z, fma(c29.w, lo4.w, fma(d29.x, hi4.x, fma(d29.y, hi4.y, fma(d29.z, hi4.z, fma(d29.w, hi4.w, a29_4))))))));
+    a30_4 = fma(c30.x, lo4.x, fma(c30.y, lo4.y, fma(c30.z, lo4.z, fma(c30.w, lo4.w, fma(d30.x, hi4.x, fma(d30.y, hi4.y, fma(d30.z, hi4.z, fma(d30.w, hi4.w, a30_4))))))));
+    a31_4 = fma(c31.x, lo4.x, fma(c31.y, lo4.y, fma(c31.z, lo4.z, fma(c31.w, lo4.w, fma(d31.x, hi4.x, fma(d31.y, hi4.y, fma(d31.z, hi4.z, fma(d31.w, hi4.w, a31_4))))))));
+    let lo5 = w4[wr5 + 2u * kw]; let hi5 = w4[wr5 + 2u * kw + 1u];
+    a0_5 = fma(c0.x, lo5.x, fma(c0.y, lo5.y, fma(c0.z, lo5.z, fma(c0.w, lo5.w, fma(d0.x, hi5.x, fma(d0.y, hi5.y, fma(d0.z, hi5.z, fma(d0.w, hi5.w, a0_5))))))));
+    a1_5 = fma(c1.x, lo5.x, fma(c1.y, lo5.y, fma(c1.z, lo5.z, fma(c1.w, lo5.w, fma(d1.x, hi5.x, fma(d1.y, hi5.y, fma(d1.z, hi5.z, fma(d1.w, hi5.w, a1_5))))))));
+    a2_5 = fma(c2.x, lo5.x, fma(c2.y, lo5.y, fma(c2.z, lo5.z, fma(c2.w, lo5.w, fma(d2.x, hi5.x, fma(d2.y, hi5.y, fma(d2.z, hi5.z, fma(d2.w, hi5.w, a2_5))))))));
+    a3_5 = fma(c3.x, lo5.x, fma(c3.y, lo5.y, fma(c3.z, lo5.z, fma(c3.w, lo5.w, fma(d3.x, hi5.x, fma(d3.y, hi5.y, fma(d3.z, hi5.z, fma(d3.w, hi5.w, a3_5))))))));
+    a4_5 = fma(c4.x, lo5.x, fma(c4.y, lo5.y, fma(c4.z, lo5.z, fma(c4.w, lo5.w, fma(d4.x, hi5.x, fma(d4.y, hi5.y, fma(d4.z, hi5.z, fma(d4.w, hi5.w, a4_5))))))));
+    a5_5 = fma(c5.x, lo5.x, fma(c5.y, lo5.y, fma(c5.z, lo5.z, fma(c5.w, lo5.w, fma(d5.x, hi5.x, fma(d5.y, hi5.y, fma(d5.z, hi5.z, fma(d5.w, hi5.w, a5_5))))))));
+    a6_5 = fma(c6.x, lo5.x, fma(c6.y, lo5.y, fma(c6.z, lo5.z, fma(c6.w, lo5.w, fma(d6.x, hi5.x, fma(d6.y, hi5.y, fma(d6.z, hi5.z, fma(d6.w, hi5.w, a6_5))))))));
+    a7_5 = fma(c7.x, lo5.x, fma(c7.y, lo5.y, fma(c7.z, lo5.z, fma(c7.w, lo5.w, fma(d7.x, hi5.x, fma(d7.y, hi5.y, fma(d7.z, hi5.z, fma(d7.w, hi5.w, a7_5))))))));
+    a8_5 = fma(c8.x, lo5.x, fma(c8.y, lo5.y, fma(c8.z, lo5.z, fma(c8.w, lo5.w, fma(d8.x, hi5.x, fma(d8.y, hi5.y, fma(d8.z, hi5.z, fma(d8.w, hi5.w, a8_5))))))));
+    a9_5 = fma(c9.x, lo5.x, fma(c9.y, lo5.y, fma(c9.z, lo5.z, fma(c9.w, lo5.w, fma(d9.x, hi5.x, fma(d9.y, hi5.y, fma(d9.z, hi5.z, fma(d9.w, hi5.w, a9_5))))))));
+    a10_5 = fma(c10.x, lo5.x, fma(c10.y, lo5.y, fma(c10.z, lo5.z, fma(c10.w, lo5.w, fma(d10.x, hi5.x, fma(d10.y, hi5.y, fma(d10.z, hi5.z, fma(d10.w, hi5.w, a10_5))))))));
+    a11_5 = fma(c11.x, lo5.x, fma(c11.y, lo5.y, fma(c11.z, lo5.z, fma(c11.w, lo5.w, fma(d11.x, hi5.x, fma(d11.y, hi5.y, fma(d11.z, hi5.z, fma(d11.w, hi5.w, a11_5))))))));
+    a12_5 = fma(c12.x, lo5.x, fma(c12.y, lo5.y, fma(c12.z, lo5.z, fma(c12.w, lo5.w, fma(d12.x, hi5.x, fma(d12.y, hi5.y, fma(d12.z, hi5.z, fma(d12.w, hi5.w, a12_5))))))));
+    a13_5 = fma(c13.x, lo5.x, fma(c13.y, lo5.y, fma(c13.z, lo5.z, fma(c13.w, lo5.w, fma(d13.x, hi5.x, fma(d13.y, hi5.y, fma(d13.z, hi5.z, fma(d13.w, hi5.w, a13_5))))))));
+    a14_5 = fma(c14.x, lo5.x, fma(c14.y, lo5.y, fma(c14.z, lo5.z, fma(c14.w, lo5.w, fma(d14.x, hi5.x, fma(d14.y, hi5.y, fma(d14.z, hi5.z, fma(d14.w, hi5.w, a14_5))))))));
+    a15_5 = fma(c15.x, lo5.x, fma(c15.y, lo5.y, fma(c15.z, lo5.z, fma(c15.w, lo5.w, fma(d15.x, hi5.x, fma(d15.y, hi5.y, fma(d15.z, hi5.z, fma(d15.w, hi5.w, a15_5))))))));
+    a16_5 = fma(c16.x, lo5.x, fma(c16.y, lo5.y, fma(c16.z, lo5.z, fma(c16.w, lo5.w, fma(d16.x, hi5.x, fma(d16.y, hi5.y, fma(d16.z, hi5.z, fma(d16.w, hi5.w, a16_5))))))));
+    a17_5 = fma(c17.x, lo5.x, fma(c17.y, lo5.y, fma(c17.z, lo5.z, fma(c17.w, lo5.w, fma(d17.x, hi5.x, fma(d17.y, hi5.y, fma(d17.z, hi5.z, fma(d17.w, hi5.w, a17_5))))))));
+    a18_5 = fma(c18.x, lo5.x, fma(c18.y, lo5.y, fma(c18.z, lo5.z, fma(c18.w, lo5.w, fma(d18.x, hi5.x, fma(d18.y, hi5.y, fma(d18.z, hi5.z, fma(d18.w, hi5.w, a18_5))))))));
+    a19_5 = fma(c19.x, lo5.x, fma(c19.y, lo5.y, fma(c19.z, lo5.z, fma(c19.w, lo5.w, fma(d19.x, hi5.x, fma(d19.y, hi5.y, fma(d19.z, hi5.z, fma(d19.w, hi5.w, a19_5))))))));
+    a20_5 = fma(c20.x, lo5.x, fma(c20.y, lo5.y, fma(c20.z, lo5.z, fma(c20.w, lo5.w, fma(d20.x, hi5.x, fma(d20.y, hi5.y, fma(d20.z, hi5.z, fma(d20.w, hi5.w, a20_5))))))));
+    a21_5 = fma(c21.x, lo5.x, fma(c21.y, lo5.y, fma(c21.z, lo5.z, fma(c21.w, lo5.w, fma(d21.x, hi5.x, fma(d21.y, hi5.y, fma(d21.z, hi5.z, fma(d21.w, hi5.w, a21_5))))))));
+    a22_5 = fma(c22.x, lo5.x, fma(c22.y, lo5.y, fma(c22.z, lo5.z, fma(c22.w, lo5.w, fma(d22.x, hi5.x, fma(d22.y, hi5.y, fma(d22.z, hi5.z, fma(d22.w, hi5.w, a22_5))))))));
+    a23_5 = fma(c23.x, lo5.x, fma(c23.y, lo5.y, fma(c23.z, lo5.z, fma(c23.w, lo5.w, fma(d23.x, hi5.x, fma(d23.y, hi5.y, fma(d23.z, hi5.z, fma(d23.w, hi5.w, a23_5))))))));
+    a24_5 = fma(c24.x, lo5.x, fma(c24.y, lo5.y, fma(c24.z, lo5.z, fma(c24.w, lo5.w, fma(d24.x, hi5.x, fma(d24.y, hi5.y, fma(d24.z, hi5.z, fma(d24.w, hi5.w, a24_5))))))));
+    a25_5 = fma(c25.x, lo5.x, fma(c25.y, lo5.y, fma(c25.z, lo5.z, fma(c25.w, lo5.w, fma(d25.x, hi5.x, fma(d25.y, hi5.y, fma(d25.z, hi5.z, fma(d25.w, hi5.w, a25_5))))))));
+    a26_5 = fma(c26.x, lo5.x, fma(c26.y, lo5.y, fma(c26.z, lo5.z, fma(c26.w, lo5.w, fma(d26.x, hi5.x, fma(d26.y, hi5.y, fma(d26.z, hi5.z, fma(d26.w, hi5.w, a26_5))))))));
+    a27_5 = fma(c27.x, lo5.x, fma(c27.y, lo5.y, fma(c27.z, lo5.z, fma(c27.w, lo5.w, fma(d27.x, hi5.x, fma(d27.y, hi5.y, fma(d27.z, hi5.z, fma(d27.w, hi5.w, a27_5))))))));
+    a28_5 = fma(c28.x, lo5.x, fma(c28.y, lo5.y, fma(c28.z, lo5.z, fma(c28.w, lo5.w, fma(d28.x, hi5.x, fma(d28.y, hi5.y, fma(d28.z, hi5.z, fma(d28.w, hi5.w, a28_5))))))));
+    a29_5 = fma(c29.x, lo5.x, fma(c29.y, lo5.y, fma(c29.z, lo5.z, fma(c29.w, lo5.w, fma(d29.x, hi5.x, fma(d29.y, hi5.y, fma(d29.z, hi5.z, fma(d29.w, hi5.w, a29_5))))))));
+    a30_5 = fma(c30.x, lo5.x, fma(c30.y, lo5.y, fma(c30.z, lo5.z, fma(c30.w, lo5.w, fma(d30.x, hi5.x, fma(d30.y, hi5.y, fma(d30.z, hi5.z, fma(d30.w, hi5.w, a30_5))))))));
+    a31_5 = fma(c31.x, lo5.x, fma(c31.y, lo5.y, fma(c31.z, lo5.z, fma(c31.w, lo5.w, fma(d31.x, hi5.x, fma(d31.y, hi5.y, fma(d31.z, hi5.z, fma(d31.w, hi5.w, a31_5))))))));
+    let lo6 = w4[wr6 + 2u * kw]; let hi6 = w4[wr6 + 2u * kw + 1u];
+    a0_6 = fma(c0.x, lo6.x, fma(c0.y, lo6.y, fma(c0.z, lo6.z, fma(c0.w, lo6.w, fma(d0.x, hi6.x, fma(d0.y, hi6.y, fma(d0.z, hi6.z, fma(d0.w, hi6.w, a0_6))))))));
+    a1_6 = fma(c1.x, lo6.x, fma(c1.y, lo6.y, fma(c1.z, lo6.z, fma(c1.w, lo6.w, fma(d1.x, hi6.x, fma(d1.y, hi6.y, fma(d1.z, hi6.z, fma(d1.w, hi6.w, a1_6))))))));
+    a2_6 = fma(c2.x, lo6.x, fma(c2.y, lo6.y, fma(c2.z, lo6.z, fma(c2.w, lo6.w, fma(d2.x, hi6.x, fma(d2.y, hi6.y, fma(d2.z, hi6.z, fma(d2.w, hi6.w, a2_6))))))));
+    a3_6 = fma(c3.x, lo6.x, fma(c3.y, lo6.y, fma(c3.z, lo6.z, fma(c3.w, lo6.w, fma(d3.x, hi6.x, fma(d3.y, hi6.y, fma(d3.z, hi6.z, fma(d3.w, hi6.w, a3_6))))))));
+    a4_6 = fma(c4.x, lo6.x, fma(c4.y, lo6.y, fma(c4.z, lo6.z, fma(c4.w, lo6.w, fma(d4.x, hi6.x, fma(d4.y, hi6.y, fma(d4.z, hi6.z, fma(d4.w, hi6.w, a4_6))))))));
+    a5_6 = fma(c5.x, lo6.x, fma(c5.y, lo6.y, fma(c5.z, lo6.z, fma(c5.w, lo6.w, fma(d5.x, hi6.x, fma(d5.y, hi6.y, fma(d5.z, hi6.z, fma(d5.w, hi6.w, a5_6))))))));
+    a6_6 = fma(c6.x, lo6.x, fma(c6.y, lo6.y, fma(c6.z, lo6.z, fma(c6.w, lo6.w, fma(d6.x, hi6.x, fma(d6.y, hi6.y, fma(d6.z, hi6.z, fma(d6.w, hi6.w, a6_6))))))));
+    a7_6 = fma(c7.x, lo6.x, fma(c7.y, lo6.y, fma(c7.z, lo6.z, fma(c7.w, lo6.w, fma(d7.x, hi6.x, fma(d7.y, hi6.y, fma(d7.z, hi6.z, fma(d7.w, hi6.w, a7_6))))))));
+    a8_6 = fma(c8.x, lo6.x, fma(c8.y, lo6.y, fma(c8.z, lo6.z, fma(c8.w, lo6.w, fma(d8.x, hi6.x, fma(d8.y, hi6.y, fma(d8.z, hi6.z, fma(d8.w, hi6.w, a8_6))))))));
+    a9_6 = fma(c9.x, lo6.x, fma(c9.y, lo6.y, fma(c9.z, lo6.z, fma(c9.w, lo6.w, fma(d9.x, hi6.x, fma(d9.y, hi6.y, fma(d9.z, hi6.z, fma(d9.w, hi6.w, a9_6))))))));
+    a10_6 = fma(c10.x, lo6.x, fma(c10.y, lo6.y, fma(c10.z, lo6.z, fma(c10.w, lo6.w, fma(d10.x, hi6.x, fma(d10.y, hi6.y, fma(d10.z, hi6.z, fma(d10.w, hi6.w, a10_6))))))));
+    a11_6 = fma(c11.x, lo6.x, fma(c11.y, lo6.y, fma(c11.z, lo6.z, fma(c11.w, lo6.w, fma(d11.x, hi6.x, fma(d11.y, hi6.y, fma(d11.z, hi6.z, fma(d11.w, hi6.w, a11_6))))))));
+    a12_6 = fma(c12.x, lo6.x, fma(c12.y, lo6.y, fma(c12.z, lo6.z, fma(c12.w, lo6.w, fma(d12.x, hi6.x, fma(d12.y, hi6.y, fma(d12.z, hi6.z, fma(d12.w, hi6.w, a12_6))))))));
+    a13_6 = fma(c13.x, lo6.x, fma(c13.y, lo6.y, fma(c13.z, lo6.z, fma(c13.w, lo6.w, fma(d13.x, hi6.x, fma(d13.y, hi6.y, fma(d13.z, hi6.z, fma(d13.w, hi6.w, a13_6))))))));
+    a14_6 = fma(c14.x, lo6.x, fma(c14.y, lo6.y, fma(c14.z, lo6.z, fma(c14.w, lo6.w, fma(d14.x, hi6.x, fma(d14.y, hi6.y, fma(d14.z, hi6.z, fma(d14.w, hi6.w, a14_6))))))));
+    a15_6 = fma(c15.x, lo6.x, fma(c15.y, lo6.y, fma(c15.z, lo6.z, fma(c15.w, lo6.w, fma(d15.x, hi6.x, fma(d15.y, hi6.y, fma(d15.z, hi6.z, fma(d15.w, hi6.w, a15_6))))))));
+    a16_6 = fma(c16.x, lo6.x, fma(c16.y, lo6.y, fma(c16.z, lo6.z, fma(c16.w, lo6.w, fma(d16.x, hi6.x, fma(d16.y, hi6.y, fma(d16.z, hi6.z, fma(d16.w, hi6.w, a16_6))))))));
+    a17_6 = fma(c17.x, lo6.x, fma(c17.y, lo6.y, fma(c17.z, lo6.z, fma(c17.w, lo6.w, fma(d17.x, hi6.x, fma(d17.y, hi6.y, fma(d17.z, hi6.z, fma(d17.w, hi6.w, a17_6))))))));
+    a18_6 = fma(c18.x, lo6.x, fma(c18.y, lo6.y, fma(c18.z, lo6.z, fma(c18.w, lo6.w, fma(d18.x, hi6.x, fma(d18.y, hi6.y, fma(d18.z, hi6.z, fma(d18.w, hi6.w, a18_6))))))));
+    a19_6 = fma(c19.x, lo6.x, fma(c19.y, lo6.y, fma(c19.z, lo6.z, fma(c19.w, lo6.w, fma(d19.x, hi6.x, fma(d19.y, hi6.y, fma(d19.z, hi6.z, fma(d19.w, hi6.w, a19_6))))))));
+    a20_6 = fma(c20.x, lo6.x, fma(c20.y, lo6.y, fma(c20.z, lo6.z, fma(c20.w, lo6.w, fma(d20.x, hi6.x, fma(d20.y, hi6.y, fma(d20.z, hi6.z, fma(d20.w, hi6.w, a20_6))))))));
+    a21_6 = fma(c21.x, lo6.x, fma(c21.y, lo6.y, fma(c21.z, lo6.z, fma(c21.w, lo6.w, fma(d21.x, hi6.x, fma(d21.y, hi6.y, fma(d21.z, hi6.z, fma(d21.w, hi6.w, a21_6))))))));
+    a22_6 = fma(c22.x, lo6.x, fma(c22.y, lo6.y, fma(c22.z, lo6.z, fma(c22.w, lo6.w, fma(d22.x, hi6.x, fma(d22.y, hi6.y, fma(d22.z, hi6.z, fma(d22.w, hi6.w, a22_6))))))));
+    a23_6 = fma(c23.x, lo6.x, fma(c23.y, lo6.y, fma(c23.z, lo6.z, fma(c23.w, lo6.w, fma(d23.x, hi6.x, fma(d23.y, hi6.y, fma(d23.z, hi6.z, fma(d23.w, hi6.w, a23_6))))))));
+    a24_6 = fma(c24.x, lo6.x, fma(c24.y, lo6.y, fma(c24.z, lo6.z, fma(c24.w, lo6.w, fma(d24.x, hi6.x, fma(d24.y, hi6.y, fma(d24.z, hi6.z, fma(d24.w, hi6.w, a24_6))))))));
+    a25_6 = fma(c25.x, lo6.x, fma(c25.y, lo6.y, fma(c25.z, lo6.z, fma(c25.w, lo6.w, fma(d25.x, hi6.x, fma(d25.y, hi6.y, fma(d25.z, hi6.z, fma(d25.w, hi6.w, a25_6))))))));
+    a26_6 = fma(c26.x, lo6.x, fma(c26.y, lo6.y, fma(c26.z, lo6.z, fma(c26.w, lo6.w, fma(d26.x, hi6.x, fma(d26.y, hi6.y, fma(d26.z, hi6.z, fma(d26.w, hi6.w, a26_6))))))));
+    a27_6 = fma(c27.x, lo6.x, fma(c27.y, lo6.y, fma(c27.z, lo6.z, fma(c27.w, lo6.w, fma(d27.x, hi6.x, fma(d27.y, hi6.y, fma(d27.z, hi6.z, fma(d27.w, hi6.w, a27_6))))))));
+    a28_6 = fma(c28.x, lo6.x, fma(c28.y, lo6.y, fma(c28.z, lo6.z, fma(c28.w, lo6.w, fma(d28.x, hi6.x, fma(d28.y, hi6.y, fma(d28.z, hi6.z, fma(d28.w, hi6.w, a28_6))))))));
+    a29_6 = fma(c29.x, lo6.x, fma(c29.y, lo6.y, fma(c29.z, lo6.z, fma(c29.w, lo6.w, fma(d29.x, hi6.x, fma(d29.y, hi6.y, fma(d29.z, hi6.z, fma(d29.w, hi6.w, a29_6))))))));
+    a30_6 = fma(c30.x, lo6.x, fma(c30.y, lo6.y, fma(c30.z, lo6.z, fma(c30.w, lo6.w, fma(d30.x, hi6.x, fma(d30.y, hi6.y, fma(d30.z, hi6.z, fma(d30.w, hi6.w, a30_6))))))));
+    a31_6 = fma(c31.x, lo6.x, fma(c31.y, lo6.y, fma(c31.z, lo6.z, fma(c31.w, lo6.w, fma(d31.x, hi6.x, fma(d31.y, hi6.y, fma(d31.z, hi6.z, fma(d31.w, hi6.w, a31_6))))))));
+    let lo7 = w4[wr7 + 2u * kw]; let hi7 = w4[wr7 + 2u * kw + 1u];
+    a0_7 = fma(c0.x, lo7.x, fma(c0.y, lo7.y, fma(c0.z, lo7.z, fma(c0.w, lo7.w, fma(d0.x, hi7.x, fma(d0.y, hi7.y, fma(d0.z, hi7.z, fma(d0.w, hi7.w, a0_7))))))));
+    a1_7 = fma(c1.x, lo7.x, fma(c1.y, lo7.y, fma(c1.z, lo7.z, fma(c1.w, lo7.w, fma(d1.x, hi7.x, fma(d1.y, hi7.y, fma(d1.z, hi7.z, fma(d1.w, hi7.w, a1_7))))))));
+    a2_7 = fma(c2.x, lo7.x, fma(c2.y, lo7.y, fma(c2.z, lo7.z, fma(c2.w, lo7.w, fma(d2.x, hi7.x, fma(d2.y, hi7.y, fma(d2.z, hi7.z, fma(d2.w, hi7.w, a2_7))))))));
+    a3_7 = fma(c3.x, lo7.x, fma(c3.y, lo7.y, fma(c3.z, lo7.z, fma(c3.w, lo7.w, fma(d3.x, hi7.x, fma(d3.y, hi7.y, fma(d3.z, hi7.z, fma(d3.w, hi7.w, a3_7))))))));
+    a4_7 = fma(c4.x, lo7.x, fma(c4.y, lo7.y, fma(c4.z, lo7.z, fma(c4.w, lo7.w, fma(d4.x, hi7.x, fma(d4.y, hi7.y, fma(d4.z, hi7.z, fma(d4.w, hi7.w, a4_7))))))));
+    a5_7 = fma(c5.x, lo7.x, fma(c5.y, lo7.y, fma(c5.z, lo7.z, fma(c5.w, lo7.w, fma(d5.x, hi7.x, fma(d5.y, hi7.y, fma(d5.z, hi7.z, fma(d5.w, hi7.w, a5_7))))))));
+    a6_7 = fma(c6.x, lo7.x, fma(c6.y, lo7.y, fma(c6.z, lo7.z, fma(c6.w, lo7.w, fma(d6.x, hi7.x, fma(d6.y, hi7.y, fma(d6.z, hi7.z, fma(d6.w, hi7.w, a6_7))))))));
+    a7_7 = fma(c7.x, lo7.x, fma(c7.y, lo7.y, fma(c7.z, lo7.z, fma(c7.w, lo7.w, fma(d7.x, hi7.x, fma(d7.y, hi7.y, fma(d7.z, hi7.z, fma(d7.w, hi7.w, a7_7))))))));
+    a8_7 = fma(c8.x, lo7.x, fma(c8.y, lo7.y, fma(c8.z, lo7.z, fma(c8.w, lo7.w, fma(d8.x, hi7.x, fma(d8.y, hi7.y, fma(d8.z, hi7.z, fma(d8.w, hi7.w, a8_7))))))));
+    a9_7 = fma(c9.x, lo7.x, fma(c9.y, lo7.y, fma(c9.z, lo7.z, fma(c9.w, lo7.w, fma(d9.x, hi7.x, fma(d9.y, hi7.y, fma(d9.z, hi7.z, fma(d9.w, hi7.w, a9_7))))))));
+    a10_7 = fma(c10.x, lo7.x, fma(c10.y, lo7.y, fma(c10.z, lo7.z, fma(c10.w, lo7.w, fma(d10.x, hi7.x, fma(d10.y, hi7.y, fma(d10.z, hi7.z, fma(d10.w, hi7.w, a10_7))))))));
+    a11_7 = fma(c11.x, lo7.x, fma(c11.y, lo7.y, fma(c11.z, lo7.z, fma(c11.w, lo7.w, fma(d11.x, hi7.x, fma(d11.y, hi7.y, fma(d11.z, hi7.z, fma(d11.w, hi7.w, a11_7))))))));
+    a12_7 = fma(c12.x, lo7.x, fma(c12.y, lo7.y, fma(c12.z, lo7.z, fma(c12.w, lo7.w, fma(d12.x, hi7.x, fma(d12.y, hi7.y, fma(d12.z, hi7.z, fma(d12.w, hi7.w, a12_7))))))));
+    a13_7 = fma(c13.x, lo7.x, fma(c13.y, lo7.y, fma(c13.z, lo7.z, fma(c13.w, lo7.w, fma(d13.x, hi7.x, fma(d13.y, hi7.y, fma(d13.z, hi7.z, fma(d13.w, hi7.w, a13_7))))))));
+    a14_7 = fma(c14.x, lo7.x, fma(c14.y, lo7.y, fma(c14.z, lo7.z, fma(c14.w, lo7.w, fma(d14.x, hi7.x, fma(d14.y, hi7.y, fma(d14.z, hi7.z, fma(d14.w, hi7.w, a14_7))))))));
+    a15_7 = fma(c15.x, lo7.x, fma(c15.y, lo7.y, fma(c15.z, lo7.z, fma(c15.w, lo7.w, fma(d15.x, hi7.x, fma(d15.y, hi7.y, fma(d15.z, hi7.z, fma(d15.w, hi7.w, a15_7))))))));
+    a16_7 = fma(c16.x, lo7.x, fma(c16.y, lo7.y, fma(c16.z, lo7.z, fma(c16.w, lo7.w, fma(d16.x, hi7.x, fma(d16.y, hi7.y, fma(d16.z, hi7.z, fma(d16.w, hi7.w, a16_7))))))));
+    a17_7 = fma(c17.x, lo7.x, fma(c17.y, lo7.y, fma(c17.z, lo7.z, fma(c17.w, lo7.w, fma(d17.x, hi7.x, fma(d17.y, hi7.y, fma(d17.z, hi7.z, fma(d17.w, hi7.w, a17_7))))))));
+    a18_7 = fma(c18.x, lo7.x, fma(c18.y, lo7.y, fma(c18.z, lo7.z, fma(c18.w, lo7.w, fma(d18.x, hi7.x, fma(d18.y, hi7.y, fma(d18.z, hi7.z, fma(d18.w, hi7.w, a18_7))))))));
+    a19_7 = fma(c19.x, lo7.x, fma(c19.y, lo7.y, fma(c19.z, lo7.z, fma(c19.w, lo7.w, fma(d19.x, hi7.x, fma(d19.y, hi7.y, fma(d19.z, hi7.z, fma(d19.w, hi7.w, a19_7))))))));
+    a20_7 = fma(c20.x, lo7.x, fma(c20.y, lo7.y, fma(c20.z, lo7.z, fma(c20.w, lo7.w, fma(d20.x, hi7.x, fma(d20.y, hi7.y, fma(d20.z, hi7.z, fma(d20.w, hi7.w, a20_7))))))));
+    a21_7 = fma(c21.x, lo7.x, fma(c21.y, lo7.y, fma(c21.z, lo7.z, fma(c21.w, lo7.w, fma(d21.x, hi7.x, fma(d21.y, hi7.y, fma(d21.z, hi7.z, fma(d21.w, hi7.w, a21_7))))))));
+    a22_7 = fma(c22.x, lo7.x, fma(c22.y, lo7.y, fma(c22.z, lo7.z, fma(c22.w, lo7.w, fma(d22.x, hi7.x, fma(d22.y, hi7.y, fma(d22.z, hi7.z, fma(d22.w, hi7.w, a22_7))))))));
+    a23_7 = fma(c23.x, lo7.x, fma(c23.y, lo7.y, fma(c23.z, lo7.z, fma(c23.w, lo7.w, fma(d23.x, hi7.x, fma(d23.y, hi7.y, fma(d23.z, hi7.z, fma(d23.w, hi7.w, a23_7))))))));
+    a24_7 = fma(c24.x, lo7.x, fma(c24.y, lo7.y, fma(c24.z, lo7.z, fma(c24.w, lo7.w, fma(d24.x, hi7.x, fma(d24.y, hi7.y, fma(d24.z, hi7.z, fma(d24.w, hi7.w, a24_7))))))));
+    a25_7 = fma(c25.x, lo7.x, fma(c25.y, lo7.y, fma(c25.z, lo7.z, fma(c25.w, lo7.w, fma(d25.x, hi7.x, fma(d25.y, hi7.y, fma(d25.z, hi7.z, fma(d25.w, hi7.w, a25_7))))))));
+    a26_7 = fma(c26.x, lo7.x, fma(c26.y, lo7.y, fma(c26.z, lo7.z, fma(c26.w, lo7.w, fma(d26.x, hi7.x, fma(d26.y, hi7.y, fma(d26.z, hi7.z, fma(d26.w, hi7.w, a26_7))))))));
+    a27_7 = fma(c27.x, lo7.x, fma(c27.y, lo7.y, fma(c27.z, lo7.z, fma(c27.w, lo7.w, fma(d27.x, hi7.x, fma(d27.y, hi7.y, fma(d27.z, hi7.z, fma(d27.w, hi7.w, a27_7))))))));
+    a28_7 = fma(c28.x, lo7.x, fma(c28.y, lo7.y, fma(c28.z, lo7.z, fma(c28.w, lo7.w, fma(d28.x, hi7.x, fma(d28.y, hi7.y, fma(d28.z, hi7.z, fma(d28.w, hi7.w, a28_7))))))));
+    a29_7 = fma(c29.x, lo7.x, fma(c29.y, lo7.y, fma(c29.z, lo7.z, fma(c29.w, lo7.w, fma(d29.x, hi7.x, fma(d29.y, hi7.y, fma(d29.z, hi7.z, fma(d29.w, hi7.w, a29_7))))))));
+    a30_7 = fma(c30.x, lo7.x, fma(c30.y, lo7.y, fma(c30.z, lo7.z, fma(c30.w, lo7.w, fma(d30.x, hi7.x, fma(d30.y, hi7.y, fma(d30.z, hi7.z, fma(d30.w, hi7.w, a30_7))))))));
+    a31_7 = fma(c31.x, lo7.x, fma(c31.y, lo7.y, fma(c31.z, lo7.z, fma(c31.w, lo7.w, fma(d31.x, hi7.x, fma(d31.y, hi7.y, fma(d31.z, hi7.z, fma(d31.w, hi7.w, a31_7))))))));
+  }
+  let N4 = p.N / 4u;
+  let g0 = n0 / 4u;
+  var bias0 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 0u < p.N) {
+    let nb = n0 + 0u;
+    bias0 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  var bias1 = vec4<f32>();
+  if (p.hasBias != 0u && n0 + 4u < p.N) {
+    let nb = n0 + 4u;
+    bias1 = vec4<f32>(bias[nb], bias[nb + 1u], bias[nb + 2u], bias[nb + 3u]);
+  }
+  if (m0 + 0u < p.M) {
+    let o = (m0 + 0u) * N4 + g0;
+    y4[o] = vec4<f32>(a0_0, a0_1, a0_2, a0_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a0_4, a0_5, a0_6, a0_7) + bias1; }
+  }
+  if (m0 + 1u < p.M) {
+    let o = (m0 + 1u) * N4 + g0;
+    y4[o] = vec4<f32>(a1_0, a1_1, a1_2, a1_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a1_4, a1_5, a1_6, a1_7) + bias1; }
+  }
+  if (m0 + 2u < p.M) {
+    let o = (m0 + 2u) * N4 + g0;
+    y4[o] = vec4<f32>(a2_0, a2_1, a2_2, a2_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a2_4, a2_5, a2_6, a2_7) + bias1; }
+  }
+  if (m0 + 3u < p.M) {
+    let o = (m0 + 3u) * N4 + g0;
+    y4[o] = vec4<f32>(a3_0, a3_1, a3_2, a3_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a3_4, a3_5, a3_6, a3_7) + bias1; }
+  }
+  if (m0 + 4u < p.M) {
+    let o = (m0 + 4u) * N4 + g0;
+    y4[o] = vec4<f32>(a4_0, a4_1, a4_2, a4_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a4_4, a4_5, a4_6, a4_7) + bias1; }
+  }
+  if (m0 + 5u < p.M) {
+    let o = (m0 + 5u) * N4 + g0;
+    y4[o] = vec4<f32>(a5_0, a5_1, a5_2, a5_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a5_4, a5_5, a5_6, a5_7) + bias1; }
+  }
+  if (m0 + 6u < p.M) {
+    let o = (m0 + 6u) * N4 + g0;
+    y4[o] = vec4<f32>(a6_0, a6_1, a6_2, a6_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a6_4, a6_5, a6_6, a6_7) + bias1; }
+  }
+  if (m0 + 7u < p.M) {
+    let o = (m0 + 7u) * N4 + g0;
+    y4[o] = vec4<f32>(a7_0, a7_1, a7_2, a7_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a7_4, a7_5, a7_6, a7_7) + bias1; }
+  }
+  if (m0 + 8u < p.M) {
+    let o = (m0 + 8u) * N4 + g0;
+    y4[o] = vec4<f32>(a8_0, a8_1, a8_2, a8_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a8_4, a8_5, a8_6, a8_7) + bias1; }
+  }
+  if (m0 + 9u < p.M) {
+    let o = (m0 + 9u) * N4 + g0;
+    y4[o] = vec4<f32>(a9_0, a9_1, a9_2, a9_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a9_4, a9_5, a9_6, a9_7) + bias1; }
+  }
+  if (m0 + 10u < p.M) {
+    let o = (m0 + 10u) * N4 + g0;
+    y4[o] = vec4<f32>(a10_0, a10_1, a10_2, a10_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a10_4, a10_5, a10_6, a10_7) + bias1; }
+  }
+  if (m0 + 11u < p.M) {
+    let o = (m0 + 11u) * N4 + g0;
+    y4[o] = vec4<f32>(a11_0, a11_1, a11_2, a11_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a11_4, a11_5, a11_6, a11_7) + bias1; }
+  }
+  if (m0 + 12u < p.M) {
+    let o = (m0 + 12u) * N4 + g0;
+    y4[o] = vec4<f32>(a12_0, a12_1, a12_2, a12_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a12_4, a12_5, a12_6, a12_7) + bias1; }
+  }
+  if (m0 + 13u < p.M) {
+    let o = (m0 + 13u) * N4 + g0;
+    y4[o] = vec4<f32>(a13_0, a13_1, a13_2, a13_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a13_4, a13_5, a13_6, a13_7) + bias1; }
+  }
+  if (m0 + 14u < p.M) {
+    let o = (m0 + 14u) * N4 + g0;
+    y4[o] = vec4<f32>(a14_0, a14_1, a14_2, a14_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a14_4, a14_5, a14_6, a14_7) + bias1; }
+  }
+  if (m0 + 15u < p.M) {
+    let o = (m0 + 15u) * N4 + g0;
+    y4[o] = vec4<f32>(a15_0, a15_1, a15_2, a15_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a15_4, a15_5, a15_6, a15_7) + bias1; }
+  }
+  if (m0 + 16u < p.M) {
+    let o = (m0 + 16u) * N4 + g0;
+    y4[o] = vec4<f32>(a16_0, a16_1, a16_2, a16_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a16_4, a16_5, a16_6, a16_7) + bias1; }
+  }
+  if (m0 + 17u < p.M) {
+    let o = (m0 + 17u) * N4 + g0;
+    y4[o] = vec4<f32>(a17_0, a17_1, a17_2, a17_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a17_4, a17_5, a17_6, a17_7) + bias1; }
+  }
+  if (m0 + 18u < p.M) {
+    let o = (m0 + 18u) * N4 + g0;
+    y4[o] = vec4<f32>(a18_0, a18_1, a18_2, a18_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a18_4, a18_5, a18_6, a18_7) + bias1; }
+  }
+  if (m0 + 19u < p.M) {
+    let o = (m0 + 19u) * N4 + g0;
+    y4[o] = vec4<f32>(a19_0, a19_1, a19_2, a19_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a19_4, a19_5, a19_6, a19_7) + bias1; }
+  }
+  if (m0 + 20u < p.M) {
+    let o = (m0 + 20u) * N4 + g0;
+    y4[o] = vec4<f32>(a20_0, a20_1, a20_2, a20_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a20_4, a20_5, a20_6, a20_7) + bias1; }
+  }
+  if (m0 + 21u < p.M) {
+    let o = (m0 + 21u) * N4 + g0;
+    y4[o] = vec4<f32>(a21_0, a21_1, a21_2, a21_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a21_4, a21_5, a21_6, a21_7) + bias1; }
+  }
+  if (m0 + 22u < p.M) {
+    let o = (m0 + 22u) * N4 + g0;
+    y4[o] = vec4<f32>(a22_0, a22_1, a22_2, a22_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a22_4, a22_5, a22_6, a22_7) + bias1; }
+  }
+  if (m0 + 23u < p.M) {
+    let o = (m0 + 23u) * N4 + g0;
+    y4[o] = vec4<f32>(a23_0, a23_1, a23_2, a23_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a23_4, a23_5, a23_6, a23_7) + bias1; }
+  }
+  if (m0 + 24u < p.M) {
+    let o = (m0 + 24u) * N4 + g0;
+    y4[o] = vec4<f32>(a24_0, a24_1, a24_2, a24_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a24_4, a24_5, a24_6, a24_7) + bias1; }
+  }
+  if (m0 + 25u < p.M) {
+    let o = (m0 + 25u) * N4 + g0;
+    y4[o] = vec4<f32>(a25_0, a25_1, a25_2, a25_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a25_4, a25_5, a25_6, a25_7) + bias1; }
+  }
+  if (m0 + 26u < p.M) {
+    let o = (m0 + 26u) * N4 + g0;
+    y4[o] = vec4<f32>(a26_0, a26_1, a26_2, a26_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a26_4, a26_5, a26_6, a26_7) + bias1; }
+  }
+  if (m0 + 27u < p.M) {
+    let o = (m0 + 27u) * N4 + g0;
+    y4[o] = vec4<f32>(a27_0, a27_1, a27_2, a27_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a27_4, a27_5, a27_6, a27_7) + bias1; }
+  }
+  if (m0 + 28u < p.M) {
+    let o = (m0 + 28u) * N4 + g0;
+    y4[o] = vec4<f32>(a28_0, a28_1, a28_2, a28_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a28_4, a28_5, a28_6, a28_7) + bias1; }
+  }
+  if (m0 + 29u < p.M) {
+    let o = (m0 + 29u) * N4 + g0;
+    y4[o] = vec4<f32>(a29_0, a29_1, a29_2, a29_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a29_4, a29_5, a29_6, a29_7) + bias1; }
+  }
+  if (m0 + 30u < p.M) {
+    let o = (m0 + 30u) * N4 + g0;
+    y4[o] = vec4<f32>(a30_0, a30_1, a30_2, a30_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a30_4, a30_5, a30_6, a30_7) + bias1; }
+  }
+  if (m0 + 31u < p.M) {
+    let o = (m0 + 31u) * N4 + g0;
+    y4[o] = vec4<f32>(a31_0, a31_1, a31_2, a31_3) + bias0;
+    if (g0 + 1u < N4) { y4[o + 1u] = vec4<f32>(a31_4, a31_5, a31_6, a31_7) + bias1; }
+  }
 }
 
 @compute @workgroup_size(WG)

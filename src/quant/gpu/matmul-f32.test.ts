@@ -6,7 +6,7 @@ import { createNodeRuntime } from '../../gpu/node.ts';
 import type { GpuRuntime } from '../../gpu/runtime.ts';
 import { gaussian, mulberry32 } from '../../util/random.ts';
 import { matmulF32, matmulF32Backward } from './matmul-f32.ts';
-import { F32_BWD_ROWS } from './wgsl-gen.ts';
+import { F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -72,6 +72,20 @@ describe('f32 matmul (generated tiles) vs float64', () => {
       });
     }
   }
+
+  it('every generated forward tile, y stored as scalars (N % 4 != 0) and as vec4 rows (N % 4 == 0), with bias', async () => {
+    for (const [tm, tn] of FWD_TILES) {
+      for (const N of [37, 36, 44]) {
+        const [M, K] = [19, 24];
+        const x = randn(M * K, tm + N);
+        const w = randn(N * K, tn + N);
+        const bias = randn(N, N);
+        const y = matmulF32(rt, rt.upload(x), rt.upload(w), M, N, K, { tile: { tm, tn, wg: 16 }, bias: rt.upload(bias) });
+        const want = ref(x, M, K, N, (k, n) => w[n * K + k]!);
+        expectClose(await rt.readF32(y, M * N), { out: want.out.map((v, i) => v + bias[i % N]!), mag: want.mag.map((v, i) => v + Math.abs(bias[i % N]!)) }, `y ${tm}x${tn} N=${N}`);
+      }
+    }
+  });
 
   for (const K of [16, 13])
   it(`reads x from an element offset and writes dX at one (K=${K})`, async () => {

@@ -3,7 +3,7 @@
 // training engine), and the vec4 copy kernel (the bandwidth baseline). Tile choice per adapter and shape.
 
 import { grid, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
-import { f32BwdEntry, f32BwdvEntry, f32Entry, F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
+import { f32BwdEntry, f32BwdvEntry, f32Entry, f32vEntry, F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
 
 export const MATMUL_SHADER = 'matmul';
 
@@ -79,7 +79,9 @@ export function matmulF32(
   const tiles = Math.ceil(M / tile.tm) * tilesX;
   const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
   const params = rt.uniform([M, N, K, Math.floor(K / 8), tilesX, tiles, gx * tile.wg, opts.bias ? 1 : 0, xOff, 0]);
-  rt.dispatch(MATMUL_SHADER, fast ? f32Entry(tile.tm, tile.tn) : 'mm_f32_any', [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
+  // y as vec4 rows when N % 4 == 0, as the 4-bit tiles store it where they can (same tile, same stores)
+  const entry = !fast ? 'mm_f32_any' : N % 4 === 0 ? f32vEntry(tile.tm, tile.tn) : f32Entry(tile.tm, tile.tn);
+  rt.dispatch(MATMUL_SHADER, entry, [params, x, w, out, opts.bias ?? dummyStorage(rt)], [gx, gy], {
     WG: tile.wg,
   });
   return out;

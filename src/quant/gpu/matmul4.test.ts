@@ -189,7 +189,7 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
     await checkLinear({ ...c, K: 133 }, [1, 3, 17], { bias: true, kernels: { anyWg: 32 } });
   });
 
-  it('the LoRA expansion fused into every forward tile: y = x·Wᵀ + b + s·u·Bᵀ', async () => {
+  it('the LoRA expansion fused into every forward tile: y = x·Wᵀ + b + s·u·Bᵀ (and rank 0: y = x·Wᵀ + b)', async () => {
     const tiles = [
       ...FWD_TILES.map(([tm, tn]) => ({ K: 136, kernels: { fwd: { tm, tn, wg: 16 } } })),
       ...HALF_FWD_TILES.map(([tm, tn]) => ({ K: 172, kernels: { halfFwd: { tm, tn, wg: 16 } } })),
@@ -209,7 +209,8 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
         const ub = rt.upload(u);
         const epi = { u: ub, params, offset: r * K, r, scale };
         expect(lin.fusesLora(rt, M, epi)).toBe(true);
-        const y = lin.matmul(rt, rt.upload(x), M, undefined, epi);
+        const xb = rt.upload(x);
+        const y = lin.matmul(rt, xb, M, undefined, epi);
         // [x | u] · [W | s·B]ᵀ + b
         const xu = new Float32Array(M * (K + r));
         for (let m = 0; m < M; m++) {
@@ -218,8 +219,11 @@ describe('Linear4: fused 4-bit products vs dequantize + float64 matmul', () => {
         }
         const ref = refProduct(xu, M, K + r, N, (k, n) => (k < K ? deq[n * K + k]! : scale * AB[r * K + n * r + k - K]!), bias);
         expectClose(await rt.readF32(y, M * N), ref, `tile ${JSON.stringify(kernels)} K=${K} r=${r} M=${M} forward + LoRA`);
-        y.destroy();
-        ub.destroy();
+        // without LoRA the same tiles run with rank 0 (their vec4 stores), where the device allows
+        const y0 = lin.matmul(rt, xb, M);
+        const ref0 = refProduct(x, M, K, N, (k, n) => deq[n * K + k]!, bias);
+        expectClose(await rt.readF32(y0, M * N), ref0, `tile ${JSON.stringify(kernels)} K=${K} M=${M} forward (rank 0)`);
+        [y, y0, ub, xb].forEach((b) => b.destroy());
       }
       // what cannot fuse: the decode matvec, a rank or offset off the vec4 grid, the any-K kernel
       const u1 = rt.create(64);

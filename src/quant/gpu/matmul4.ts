@@ -272,7 +272,8 @@ export class Linear4 {
 
   /**
    * y[M,N] = x[M,K] · Wᵀ (+ bias) (+ lora.scale · u·Bᵀ; only where fusesLora says so). x: M*K f32.
-   * Returns `out` or a new buffer of M*N floats.
+   * Returns `out` or a new buffer of M*N floats. Where a LoRA epilogue could fuse, plain products
+   * take the same tiles with rank 0 too, for their vec4 stores of y.
    */
   matmul(rt: GpuRuntime, x: GPUBuffer, M: number, out?: GPUBuffer, lora?: LoraEpilogue): GPUBuffer {
     if (lora && !this.fusesLora(rt, M, lora)) throw new Error(`Linear4: this product (M=${M}, K=${this.K}, r=${lora.r}) cannot fuse a LoRA epilogue`);
@@ -280,6 +281,9 @@ export class Linear4 {
     const { N, K } = this;
     const y = out ?? rt.create(M * N * 4, 'linear4-y');
     if (M === 0 || N === 0) return y;
+    const h = helperBuffers(rt);
+    const rank0 = { u: h.storage, params: h.storage, offset: 0, r: 0, scale: 0 };
+    const epi = lora ?? (this.fusesLora(rt, M, rank0) ? rank0 : undefined);
     const fast = K % 8 === 0;
     const half = !fast && K % 4 === 0;
     const tile = fast
@@ -292,14 +296,13 @@ export class Linear4 {
     const tiles = Math.ceil(M / tile.tm) * tilesX;
     const [gx, gy] = grid(rt, Math.ceil(tiles / tile.wg));
     const [absmax, nested, map] = this.scaleBindings(rt);
-    const words = lora ? { r: lora.r, offset: lora.offset, scale: lora.scale, key: 0, threshold: 0 } : undefined;
+    const words = epi ? { r: epi.r, offset: epi.offset, scale: epi.scale, key: 0, threshold: 0 } : undefined;
     const params = this.params(rt, M, tilesX, tiles, gx * tile.wg, !!this.bias, half ? 4 : 8, words);
-    const h = helperBuffers(rt);
-    const entry = lora ? fwdLoraEntry(tile.tm, tile.tn, half) : fast ? fwdEntry(tile.tm, tile.tn) : half ? fwdHalfEntry(tile.tm, tile.tn) : 'mm4_any';
+    const entry = epi ? fwdLoraEntry(tile.tm, tile.tn, half) : fast ? fwdEntry(tile.tm, tile.tn) : half ? fwdHalfEntry(tile.tm, tile.tn) : 'mm4_any';
     rt.dispatch(
       MATMUL4_SHADER,
       entry,
-      [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map, ...(lora ? [lora.u, lora.params] : [])],
+      [params, this.weight.lut, x, this.weight.packed, absmax, y, this.bias ?? h.storage, nested, map, ...(epi ? [epi.u, epi.params] : [])],
       [gx, gy],
       { WG: tile.wg, DQ: this.weight.nested ? 1 : 0 },
     );
