@@ -160,9 +160,10 @@ export function forwardProducts(c: ModelConfig, T: number, r: number): ForwardPr
 }
 
 /**
- * The rate the forward pass's own products reach, each timed alone with the fastest of the
- * reference kernels at its exact shape (frozen linears: NF4 fused, register-tiled f32 or gemm;
- * LoRA products and the head: register-tiled f32 or gemm): total FLOPs over total time. Attention,
+ * The rate the forward pass's own products reach, each timed alone at its exact shape: the frozen
+ * linears with the fused NF4 kernel (a QLoRA step must multiply by the 4-bit weights), the LoRA
+ * products and the head with the faster of the register-tiled f32 kernel and gemm; total FLOPs
+ * over total time. Attention,
  * norms and the optimizer only add time, so a step of this model is not to be expected above this
  * rate on this runtime (the LoRA epilogues fused into the 4-bit products are the one way a step can
  * beat a product timed alone).
@@ -176,13 +177,15 @@ async function productsCeiling(rt: GpuRuntime, c: ModelConfig, T: number, r: num
     const wData = new Float32Array(N * K).map((_, i) => 0.02 * Math.cos(i * 0.37));
     const w = rt.upload(wData);
     const y = rt.create(M * N * 4);
-    const runs: (() => void)[] = [() => gemm(rt, x, w, y, { M, N, K, transB: true }), () => matmulF32(rt, x, w, M, N, K, { out: y })];
     let lin: Linear4 | null = null;
+    const runs: (() => void)[] = [];
     if (p.frozen) {
       const q = quantize4bit(wData, { type: 'nf4', blocksize: 64 });
       const l = Linear4.upload(rt, { type: 'nf4', blocksize: 64, shape: [N, K], packed: q.packed, absmax: q.absmax, nested: null });
       lin = l;
       runs.push(() => l.matmul(rt, x, M, y));
+    } else {
+      runs.push(() => gemm(rt, x, w, y, { M, N, K, transB: true }), () => matmulF32(rt, x, w, M, N, K, { out: y }));
     }
     let best = Infinity;
     for (const run of runs) best = Math.min(best, (await timeGpu(rt, run, { repeats: quick ? 2 : 3, targetMs: quick ? 30 : 60 })).ms);
