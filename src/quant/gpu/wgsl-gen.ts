@@ -226,15 +226,20 @@ function storeRowsV4(a: (s: string) => void, tm: number, tn: number, biasFlag = 
   }
 }
 
-/** Forward tile kernel body. `f32`: W is f32 [N,K] (w4, 2 vec4 per 8 k) instead of packed 4-bit. */
 /**
- * `lora` (4-bit): the LoRA expansion in the epilogue, y stored as vec4 rows; `v4` (f32): y stored
- * as vec4 rows.
+ * The start of a forward tile kernel (every family): entry `name`, tile t's first row m0 and column
+ * n0, the row length `let len[0] = len[1]`, the row starts xr_i = xRow(row) and wr_j = wRow(row)
+ * of the tile's rows clamped to the last one, and zeroed accumulators a_i_j.
  */
-function fwdKernel(tm: number, tn: number, f32: boolean, lora = false, v4 = false): string {
-  const L: string[] = [];
-  const a = (s: string) => L.push(s);
-  const name = f32 ? (v4 ? f32vEntry(tm, tn) : f32Entry(tm, tn)) : lora ? fwdLoraEntry(tm, tn, false) : fwdEntry(tm, tn);
+function fwdTilePrologue(
+  a: (s: string) => void,
+  name: string,
+  tm: number,
+  tn: number,
+  len: [string, string],
+  xRow: (row: string) => string,
+  wRow: (row: string) => string,
+): void {
   a(`@compute @workgroup_size(WG)`);
   a(`fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
   a(`  let t = gid.x + gid.y * p.gridX;`);
@@ -243,10 +248,22 @@ function fwdKernel(tm: number, tn: number, f32: boolean, lora = false, v4 = fals
   a(`  }`);
   a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
   a(`  let n0 = (t % p.tilesX) * ${tn}u;`);
-  a(`  let KW = p.KW;`);
-  for (const i of range(tm)) a(`  let xr${i} = ${f32 ? '(p.xOff >> 2u) + ' : ''}min(m0 + ${i}u, p.M - 1u) * 2u * KW;`);
-  for (const j of range(tn)) a(`  let wr${j} = min(n0 + ${j}u, p.N - 1u) * ${f32 ? '2u * ' : ''}KW;`);
+  a(`  let ${len[0]} = ${len[1]};`);
+  for (const i of range(tm)) a(`  let xr${i} = ${xRow(`min(m0 + ${i}u, p.M - 1u)`)};`);
+  for (const j of range(tn)) a(`  let wr${j} = ${wRow(`min(n0 + ${j}u, p.N - 1u)`)};`);
   for (const i of range(tm)) a(`  ${range(tn).map((j) => `var a${i}_${j} = 0.0;`).join(' ')}`);
+}
+
+/**
+ * Forward tile kernel body. `f32`: W is f32 [N,K] (w4, 2 vec4 per 8 k) instead of packed 4-bit.
+ * `lora` (4-bit): the LoRA expansion in the epilogue, y stored as vec4 rows; `v4` (f32): y stored
+ * as vec4 rows.
+ */
+function fwdKernel(tm: number, tn: number, f32: boolean, lora = false, v4 = false): string {
+  const L: string[] = [];
+  const a = (s: string) => L.push(s);
+  const name = f32 ? (v4 ? f32vEntry(tm, tn) : f32Entry(tm, tn)) : lora ? fwdLoraEntry(tm, tn, false) : fwdEntry(tm, tn);
+  fwdTilePrologue(a, name, tm, tn, ['KW', 'p.KW'], (r) => `${f32 ? '(p.xOff >> 2u) + ' : ''}${r} * 2u * KW`, (r) => `${r} * ${f32 ? '2u * ' : ''}KW`);
   if (f32) {
     a(`  for (var kw = 0u; kw < KW; kw++) {`);
     for (const i of range(tm)) a(`    let c${i} = x4[xr${i} + 2u * kw]; let d${i} = x4[xr${i} + 2u * kw + 1u];`);
@@ -288,18 +305,7 @@ function fwdAnyKernel(): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
   a(`// any K: 4×4 outputs per invocation, per-element addressing`);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn mm4_any(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * p.gridX;`);
-  a(`  if (t >= p.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
-  a(`  let n0 = (t % p.tilesX) * ${tn}u;`);
-  a(`  let K = p.K;`);
-  for (const i of range(tm)) a(`  let xr${i} = min(m0 + ${i}u, p.M - 1u) * K;`);
-  for (const j of range(tn)) a(`  let wr${j} = min(n0 + ${j}u, p.N - 1u) * K;`);
-  for (const i of range(tm)) a(`  ${range(tn).map((j) => `var a${i}_${j} = 0.0;`).join(' ')}`);
+  fwdTilePrologue(a, 'mm4_any', tm, tn, ['K', 'p.K'], (r) => `${r} * K`, (r) => `${r} * K`);
   a(`  for (var k = 0u; k < K; k++) {`);
   for (const i of range(tm)) a(`    let c${i} = xs[xr${i} + k];`);
   for (const j of range(tn)) {
@@ -572,18 +578,8 @@ function halfWord(packed: string, h: string): string {
 function fwdHalfKernel(tm: number, tn: number, lora = false): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn ${lora ? fwdLoraEntry(tm, tn, true) : fwdHalfEntry(tm, tn)}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * p.gridX;`);
-  a(`  if (t >= p.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
-  a(`  let n0 = (t % p.tilesX) * ${tn}u;`);
-  a(`  let KH = p.KW;`);
-  for (const i of range(tm)) a(`  let xr${i} = min(m0 + ${i}u, p.M - 1u) * KH;`);
-  for (const j of range(tn)) a(`  let wr${j} = min(n0 + ${j}u, p.N - 1u) * KH;`);
-  for (const i of range(tm)) a(`  ${range(tn).map((j) => `var a${i}_${j} = 0.0;`).join(' ')}`);
+  const name = lora ? fwdLoraEntry(tm, tn, true) : fwdHalfEntry(tm, tn);
+  fwdTilePrologue(a, name, tm, tn, ['KH', 'p.KW'], (r) => `${r} * KH`, (r) => `${r} * KH`);
   a(`  let seg = p.seg;`);
   a(`  for (var k0 = 0u; k0 < KH; k0 += seg) {`);
   for (const j of range(tn)) a(`    let s${j} = scale(((wr${j} + k0) * 4u) >> p.bsShift);`);
