@@ -208,7 +208,7 @@ fn store_v4_any(m: u32, n0: u32, v: vec4<f32>) {
 }
 
 fn keep4(index: u32) -> vec4<f32> {
-  return vec4<f32>(keep(index), keep(index + 1u), keep(index + 2u), keep(index + 3u));
+  return rng_keep_scale4(p.dropKey, index, p.dropThreshold, p.dropScale);
 }
 
 // A[m, k..k+3] (TA = false)

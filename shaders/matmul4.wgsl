@@ -7167,13 +7167,7 @@ fn bkeep4(e: u32) -> vec4<f32> {
   if (bp.lThreshold == 0u) {
     return vec4<f32>(1.0);
   }
-  let s = bp.lScale;
-  return vec4<f32>(
-    select(0.0, s, rng_keep(bp.lKey, e, bp.lThreshold)),
-    select(0.0, s, rng_keep(bp.lKey, e + 1u, bp.lThreshold)),
-    select(0.0, s, rng_keep(bp.lKey, e + 2u, bp.lThreshold)),
-    select(0.0, s, rng_keep(bp.lKey, e + 3u, bp.lThreshold)),
-  );
+  return rng_keep_scale4(bp.lKey, e, bp.lThreshold, bp.lScale);
 }
 
 fn bscale(b: u32) -> f32 {

@@ -40,3 +40,13 @@ fn rng_uniform(seed: u32, stream: u32, counter: u32) -> f32 {
 fn rng_keep(key: u32, counter: u32, threshold: u32) -> bool {
   return (rng_u32_key(key, counter) >> 8u) >= threshold;
 }
+
+/** Dropout multipliers of elements counter..counter+3: `scale` (1/(1-p)) where kept, 0 where dropped. */
+fn rng_keep_scale4(key: u32, counter: u32, threshold: u32, scale: f32) -> vec4<f32> {
+  return vec4<f32>(
+    select(0.0, scale, rng_keep(key, counter, threshold)),
+    select(0.0, scale, rng_keep(key, counter + 1u, threshold)),
+    select(0.0, scale, rng_keep(key, counter + 2u, threshold)),
+    select(0.0, scale, rng_keep(key, counter + 3u, threshold)),
+  );
+}
