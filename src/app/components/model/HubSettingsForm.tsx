@@ -27,40 +27,24 @@ export function HubSettingsForm() {
         saveDatasetsEndpoint();
       }}
     >
-      <Field label="Endpoint" help={`Default ${DEFAULT_HUB_ENDPOINT}; a mirror or a local test Hub works too.`} error={problem}>
-        {({ id, describedBy }) => (
-          <input
-            id={id}
-            className="input"
-            value={endpoint}
-            spellCheck={false}
-            autoComplete="off"
-            aria-describedby={describedBy}
-            data-testid="hub-endpoint"
-            onChange={(e) => setEndpoint(e.target.value)}
-            onBlur={saveEndpoint}
-          />
-        )}
-      </Field>
-      <Field
+      <EndpointField
+        label="Endpoint"
+        help={`Default ${DEFAULT_HUB_ENDPOINT}; a mirror or a local test Hub works too.`}
+        value={endpoint}
+        problem={problem}
+        testId="hub-endpoint"
+        onChange={setEndpoint}
+        onSave={saveEndpoint}
+      />
+      <EndpointField
         label="Dataset viewer endpoint"
         help={`Where Hub datasets’ rows are read from (the datasets-server API). Default ${DEFAULT_DATASETS_ENDPOINT}; the token is sent to it too.`}
-        error={datasetsProblem}
-      >
-        {({ id, describedBy }) => (
-          <input
-            id={id}
-            className="input"
-            value={datasetsEndpoint}
-            spellCheck={false}
-            autoComplete="off"
-            aria-describedby={describedBy}
-            data-testid="datasets-endpoint"
-            onChange={(e) => setDatasetsEndpoint(e.target.value)}
-            onBlur={saveDatasetsEndpoint}
-          />
-        )}
-      </Field>
+        value={datasetsEndpoint}
+        problem={datasetsProblem}
+        testId="datasets-endpoint"
+        onChange={setDatasetsEndpoint}
+        onSave={saveDatasetsEndpoint}
+      />
       <Field
         label="Access token"
         help={hub.token ? `A token is set${hub.rememberToken ? ' and remembered on this device' : ' for this tab'}. It is sent only as a header, to the endpoints above.` : 'For gated or private models and datasets. Sent only as a header, never in a URL or a log.'}
@@ -94,5 +78,34 @@ export function HubSettingsForm() {
         Remember the token on this device
       </label>
     </form>
+  );
+}
+
+/** A URL setting: edited freely, checked as typed (`problem`), saved on blur when valid. */
+function EndpointField(props: {
+  label: string;
+  help: string;
+  value: string;
+  problem: string | null;
+  testId: string;
+  onChange: (value: string) => void;
+  onSave: () => void;
+}) {
+  return (
+    <Field label={props.label} help={props.help} error={props.problem}>
+      {({ id, describedBy }) => (
+        <input
+          id={id}
+          className="input"
+          value={props.value}
+          spellCheck={false}
+          autoComplete="off"
+          aria-describedby={describedBy}
+          data-testid={props.testId}
+          onChange={(e) => props.onChange(e.target.value)}
+          onBlur={props.onSave}
+        />
+      )}
+    </Field>
   );
 }
