@@ -39,6 +39,8 @@ export const benchCommand: Command = {
       const cases: TrainBenchCase[] = [];
       const stories = sharedPath('models/stories260K');
       if (stories) cases.push({ name: 'stories260K', files: modelFolder(stories), B: 4, S: quick ? 64 : 128, rank: 16 });
+      // The same model at its whole context (max_position_embeddings 512): how the ratio moves with T.
+      if (stories && !quick) cases.push({ name: 'stories260K, full 512-token context', files: modelFolder(stories), B: 4, S: 512, rank: 16 });
       cases.push({ name: 'synthetic Llama (hidden 512, 4 layers)', files: syntheticLlama(), B: 1, S: quick ? 64 : 128, rank: 16 });
       const best = Math.max(0, ...results.filter((r) => /matmul/i.test(r.name) && r.gflops).map((r) => r.gflops!));
       results.push(...(await benchTrain(rt, cases, { quick, matmulGflops: best })));
