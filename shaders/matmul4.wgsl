@@ -7202,7 +7202,7 @@ fn mm4_bwd_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 4u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -7267,7 +7267,7 @@ fn mm4_bwd_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 8u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -7634,7 +7634,7 @@ fn mm4_bwd_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 16u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -8130,7 +8130,7 @@ fn mm4_bwdv_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 4u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -8230,7 +8230,7 @@ fn mm4_bwdv_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 8u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -8792,7 +8792,7 @@ fn mm4_bwdv_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 16u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -9495,7 +9495,7 @@ fn mm4_bwdl_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 4u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -9637,7 +9637,7 @@ fn mm4_bwdvl_4x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 4u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -9814,7 +9814,7 @@ fn mm4_bwdl_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 8u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -10056,7 +10056,7 @@ fn mm4_bwdvl_8x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 8u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -11569,7 +11569,7 @@ fn mm4_bwdl_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 16u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;
@@ -12011,7 +12011,7 @@ fn mm4_bwdvl_16x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let m0 = (t / bp.tilesX) * 16u;
-  let kw0 = (t % bp.tilesX) * 1u;
+  let kw0 = t % bp.tilesX;
   let KW = bp.KW;
   let N = bp.N;
   let dr0 = min(m0 + 0u, bp.M - 1u) * N;

@@ -255,6 +255,32 @@ function fwdTilePrologue(
 }
 
 /**
+ * The start of every backward tile (4-bit: params `bp`; f32: `p`): the entry point, the out-of-range
+ * guard, m0, the tile's first dX column `col` (tile column index times `step`), `len`, N and the
+ * clamped dY row offsets dr0..dr{tm-1}.
+ */
+function bwdTilePrologue(
+  a: (s: string) => void,
+  name: string,
+  u: 'bp' | 'p',
+  tm: number,
+  col: [string, number],
+  len: [string, string],
+): void {
+  a(`@compute @workgroup_size(WG)`);
+  a(`fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
+  a(`  let t = gid.x + gid.y * ${u}.gridX;`);
+  a(`  if (t >= ${u}.tiles) {`);
+  a(`    return;`);
+  a(`  }`);
+  a(`  let m0 = (t / ${u}.tilesX) * ${tm}u;`);
+  a(`  let ${col[0]} = ${col[1] === 1 ? `t % ${u}.tilesX` : `(t % ${u}.tilesX) * ${col[1]}u`};`);
+  a(`  let ${len[0]} = ${len[1]};`);
+  a(`  let N = ${u}.N;`);
+  for (const i of range(tm)) a(`  let dr${i} = min(m0 + ${i}u, ${u}.M - 1u) * N;`);
+}
+
+/**
  * Forward tile kernel body. `f32`: W is f32 [N,K] (w4, 2 vec4 per 8 k) instead of packed 4-bit.
  * `lora` (4-bit): the LoRA expansion in the epilogue, y stored as vec4 rows; `v4` (f32): y stored
  * as vec4 rows.
@@ -522,17 +548,7 @@ function bwdLoraEpilogue(a: (s: string) => void, tm: number, tkw: number): void 
 function bwdKernel(tm: number, tkw: number, vec = false, lora = false): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn ${lora ? bwdLoraEntry(tm, tkw, vec) : vec ? bwdvEntry(tm, tkw) : bwdEntry(tm, tkw)}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * bp.gridX;`);
-  a(`  if (t >= bp.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / bp.tilesX) * ${tm}u;`);
-  a(`  let kw0 = (t % bp.tilesX) * ${tkw}u;`);
-  a(`  let KW = bp.KW;`);
-  a(`  let N = bp.N;`);
-  for (const i of range(tm)) a(`  let dr${i} = min(m0 + ${i}u, bp.M - 1u) * N;`);
+  bwdTilePrologue(a, lora ? bwdLoraEntry(tm, tkw, vec) : vec ? bwdvEntry(tm, tkw) : bwdEntry(tm, tkw), 'bp', tm, ['kw0', tkw], ['KW', 'bp.KW']);
   for (const u of range(tkw)) a(`  let kc${u} = min(kw0 + ${u}u, KW - 1u);`);
   for (const i of range(tm)) a(`  ${range(tkw).map((u) => `var a${i}_${u} = vec4<f32>(); var b${i}_${u} = vec4<f32>();`).join(' ')}`);
   const step = (n: string, g: (i: number) => string, ind: string) => {
@@ -605,17 +621,7 @@ function fwdHalfKernel(tm: number, tn: number, lora = false): string {
 function bwdHalfKernel(tm: number, vec: boolean): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn ${bwdHalfEntry(tm, vec)}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * bp.gridX;`);
-  a(`  if (t >= bp.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / bp.tilesX) * ${tm}u;`);
-  a(`  let kh = t % bp.tilesX;`);
-  a(`  let KH = bp.KW;`);
-  a(`  let N = bp.N;`);
-  for (const i of range(tm)) a(`  let dr${i} = min(m0 + ${i}u, bp.M - 1u) * N;`);
+  bwdTilePrologue(a, bwdHalfEntry(tm, vec), 'bp', tm, ['kh', 1], ['KH', 'bp.KW']);
   for (const i of range(tm)) a(`  var a${i} = vec4<f32>();`);
   const step = (n: string, g: (i: number) => string, ind: string) => {
     a(`${ind}let h = ${n} * KH + kh;`);
@@ -639,17 +645,7 @@ function bwdAnyKernel(): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
   a(`// any K: 4 rows × 8 consecutive columns per invocation, per-element addressing`);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn mm4_bwd_any(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * bp.gridX;`);
-  a(`  if (t >= bp.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / bp.tilesX) * ${tm}u;`);
-  a(`  let k0 = (t % bp.tilesX) * 8u;`);
-  a(`  let K = bp.K;`);
-  a(`  let N = bp.N;`);
-  for (const i of range(tm)) a(`  let dr${i} = min(m0 + ${i}u, bp.M - 1u) * N;`);
+  bwdTilePrologue(a, 'mm4_bwd_any', 'bp', tm, ['k0', 8], ['K', 'bp.K']);
   for (const c of range(8)) a(`  let kc${c} = min(k0 + ${c}u, K - 1u);`);
   for (const i of range(tm)) a(`  ${range(8).map((c) => `var a${i}_${c} = 0.0;`).join(' ')}`);
   a(`  for (var n = 0u; n < N; n++) {`);
@@ -751,18 +747,7 @@ function f32AnyKernel(): string {
   const tn = 4;
   const L: string[] = [];
   const a = (s: string) => L.push(s);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn mm_f32_any(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * p.gridX;`);
-  a(`  if (t >= p.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
-  a(`  let n0 = (t % p.tilesX) * ${tn}u;`);
-  a(`  let K = p.K;`);
-  for (const i of range(tm)) a(`  let xr${i} = p.xOff + min(m0 + ${i}u, p.M - 1u) * K;`);
-  for (const j of range(tn)) a(`  let wr${j} = min(n0 + ${j}u, p.N - 1u) * K;`);
-  for (const i of range(tm)) a(`  ${range(tn).map((j) => `var a${i}_${j} = 0.0;`).join(' ')}`);
+  fwdTilePrologue(a, 'mm_f32_any', tm, tn, ['K', 'p.K'], (r) => `p.xOff + ${r} * K`, (r) => `${r} * K`);
   a(`  for (var k = 0u; k < K; k++) {`);
   for (const i of range(tm)) a(`    let c${i} = xs[xr${i} + k];`);
   for (const j of range(tn)) {
@@ -807,17 +792,7 @@ export const f32BwdvEntry = (tm: number): string => `mm_f32_bwdv_${tm}x1`;
 function f32BwdKernel(tm: number, vec = false): string {
   const L: string[] = [];
   const a = (s: string) => L.push(s);
-  a(`@compute @workgroup_size(WG)`);
-  a(`fn ${vec ? f32BwdvEntry(tm) : f32BwdEntry(tm)}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
-  a(`  let t = gid.x + gid.y * p.gridX;`);
-  a(`  if (t >= p.tiles) {`);
-  a(`    return;`);
-  a(`  }`);
-  a(`  let m0 = (t / p.tilesX) * ${tm}u;`);
-  a(`  let kw = t % p.tilesX;`);
-  a(`  let KW = p.KW;`);
-  a(`  let N = p.N;`);
-  for (const i of range(tm)) a(`  let dr${i} = min(m0 + ${i}u, p.M - 1u) * N;`);
+  bwdTilePrologue(a, vec ? f32BwdvEntry(tm) : f32BwdEntry(tm), 'p', tm, ['kw', 1], ['KW', 'p.KW']);
   for (const i of range(tm)) a(`  var a${i} = vec4<f32>(); var b${i} = vec4<f32>();`);
   const step = (n: string, g: (i: number) => string, ind: string) => {
     a(`${ind}let wi = (${n} * KW + kw) * 2u;`);
