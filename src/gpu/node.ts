@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { createRuntime, GpuError, type GpuRuntime, type RuntimeOptions } from './runtime.ts';
+import { throttleDawnPolling } from './dawn-polling.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 export const SHADER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../shaders');
@@ -35,6 +36,8 @@ function loadDawn(): Dawn {
     dawn = require('webgpu') as Dawn;
     // GPUBufferUsage, GPUMapMode, ... as in a browser.
     Object.assign(globalThis, dawn.globals);
+    // Dawn busy-polls on the main thread while a GPU promise is pending (see dawn-polling.ts).
+    throttleDawnPolling();
   }
   return dawn;
 }
