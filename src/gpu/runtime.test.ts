@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from './node.ts';
-import type { GpuRuntime } from './runtime.ts';
+import { CPU_MIN_WORKGROUPS, spreadWorkgroup, type GpuRuntime } from './runtime.ts';
 import { mulberry32 } from '../util/random.ts';
 
 let rt: GpuRuntime;
@@ -79,3 +79,19 @@ async function createNodeRuntimeWithShader(code: string): Promise<GpuRuntime> {
   const { createRuntime } = await import('./runtime.ts');
   return createRuntime(await nodeGpu(), () => code);
 }
+
+describe('spreadWorkgroup', () => {
+  const cpu = { kernelStyle: 'cpu' } as GpuRuntime;
+  const gpu = { kernelStyle: 'gpu' } as GpuRuntime;
+  it('keeps the size on GPUs and on CPU adapters when there are workgroups enough', () => {
+    expect(spreadWorkgroup(gpu, 16)).toBe(64);
+    expect(spreadWorkgroup(cpu, 64 * CPU_MIN_WORKGROUPS)).toBe(64);
+    expect(spreadWorkgroup(cpu, 10_000, 32)).toBe(32);
+  });
+  it('halves it on CPU adapters until the dispatch has CPU_MIN_WORKGROUPS workgroups, down to 4', () => {
+    expect(spreadWorkgroup(cpu, 128)).toBe(16);
+    expect(Math.ceil(128 / spreadWorkgroup(cpu, 128))).toBe(CPU_MIN_WORKGROUPS);
+    expect(spreadWorkgroup(cpu, 16)).toBe(4);
+    expect(spreadWorkgroup(cpu, 1)).toBe(4);
+  });
+});

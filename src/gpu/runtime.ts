@@ -461,6 +461,23 @@ export function usesCpuKernels(rt: GpuRuntime): boolean {
   return rt.kernelStyle === 'cpu';
 }
 
+/** Workgroups a CPU adapter should get from one dispatch, at the least (see `spreadWorkgroup`). */
+export const CPU_MIN_WORKGROUPS = 8;
+
+/**
+ * The workgroup size for a dispatch of `invocations` independent invocations whose kernel takes any
+ * size (an override constant; no workgroup memory or barriers): `wg` on GPUs. A CPU adapter runs
+ * each workgroup on one thread, so a small product of 1–2 workgroups of 64 leaves cores idle (a
+ * 512×64×32 NF4 product: 2.8 GFLOP/s in one workgroup, 5.5 in two on 2 vCPUs): there the largest of
+ * wg, wg/2, … down to 4 (SwiftShader's SIMD width) that still makes CPU_MIN_WORKGROUPS workgroups.
+ */
+export function spreadWorkgroup(rt: GpuRuntime, invocations: number, wg = 64): number {
+  if (!usesCpuKernels(rt)) return wg;
+  let size = wg;
+  while (size > 4 && Math.ceil(invocations / size) < CPU_MIN_WORKGROUPS) size /= 2;
+  return size;
+}
+
 /** Workgroup size of the row-per-invocation kernels (`*_rows` entry points, CPU shapes). */
 export const ROW_KERNEL_WG = 16;
 

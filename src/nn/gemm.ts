@@ -7,7 +7,7 @@
 // shapes take whenever the shape allows (2–3× there on the LoRA products, 8×8 another 1.2–2×).
 // GPUs keep the scalar kernel, the one measured on them so far.
 
-import { grid, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
+import { grid, spreadWorkgroup, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';
 
 export interface GemmShape {
@@ -47,8 +47,6 @@ export function v4Fits(s: GemmShape): boolean {
   return true;
 }
 
-const WG = 64;
-
 export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s: GemmShape): void {
   const { M, N, K } = s;
   if (M === 0 || N === 0) return;
@@ -62,6 +60,7 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   const [tm, tn] = { scalar: [4, 4], v4: [4, 4], v4w: [4, 8], v4x: [8, 8] }[kernel];
   const tilesN = Math.ceil(N / tn);
   const tiles = Math.ceil(M / tm) * tilesN;
+  const WG = spreadWorkgroup(rt, tiles);
   const [gx, gy] = grid(rt, Math.ceil(tiles / WG));
   const words = [
     M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,

@@ -2,7 +2,7 @@
 // same tiles as the fused 4-bit kernel (the benchmark baseline, and a general f32 matmul for the
 // training engine), and the vec4 copy kernel (the bandwidth baseline). Tile choice per adapter and shape.
 
-import { grid, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, spreadWorkgroup, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
 import { f32BwdEntry, f32BwdvEntry, f32Entry, f32vEntry, F32_BWD_ROWS, FWD_TILES } from './wgsl-gen.ts';
 
 export const MATMUL_SHADER = 'matmul';
@@ -28,10 +28,11 @@ export function pickFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
   // products want taller tiles (16×8 reached 14.8 TFLOP/s fused NF4 at 2048×4096×4096).
   if (!usesCpuKernels(rt)) return M >= 16 && M * N >= 1 << 22 ? { tm: 16, tn: 8, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
   const tn = N >= 8 ? 8 : 4;
+  const spread = (tm: number) => ({ tm, tn, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * Math.ceil(N / tn)) });
   for (const tm of [32, 16, 8, 4]) {
-    if (M >= tm && isFwdTile({ tm, tn })) return { tm, tn, wg: 64 };
+    if (M >= tm && isFwdTile({ tm, tn })) return spread(tm);
   }
-  return M === 1 ? { tm: 1, tn: 4, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
+  return M === 1 ? { tm: 1, tn: 4, wg: 64 } : { tm: 4, tn: 4, wg: spreadWorkgroup(rt, Math.ceil(M / 4) * Math.ceil(N / 4)) };
 }
 
 let dummies = new WeakMap<GpuRuntime, GPUBuffer>();
@@ -114,9 +115,9 @@ export function matmulF32Backward(
   if (M === 0 || K === 0) return out;
   const tm = opts.rows ?? pickF32BwdRows(rt, M);
   if (!F32_BWD_ROWS.includes(tm)) throw new Error(`matmulF32Backward: ${tm} rows per invocation is not generated (${F32_BWD_ROWS.join(', ')})`);
-  const wg = opts.wg ?? 64;
   const KW = K / 8;
   const tiles = Math.ceil(M / tm) * KW;
+  const wg = opts.wg ?? spreadWorkgroup(rt, tiles);
   const [gx, gy] = grid(rt, Math.ceil(tiles / wg));
   const params = rt.uniform([M, N, K, KW, KW, tiles, gx * wg, 0, 0, outOff]);
   // dY as vec4, four n per step, on CPU adapters when N % 4 == 0 (1.3–1.5× there, as the 4-bit backward)

@@ -7,7 +7,7 @@
 // Kernels: shaders/matmul4.wgsl. K % 8 == 0 takes the word-aligned fast kernels (each u32 word = 8
 // consecutive k of one row); any other K takes the per-element kernels.
 
-import { grid, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
+import { grid, spreadWorkgroup, usesCpuKernels, type GpuRuntime } from '../../gpu/runtime.ts';
 import {
   destroyQuant4,
   log2Exact,
@@ -94,8 +94,8 @@ export interface Linear4Kernels {
 
 /** The half-word forward tile: the tallest generated one M and N allow on CPU adapters, 4×4 on GPUs. */
 function pickHalfFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
-  if (usesCpuKernels(rt) && N >= 8 && M >= 16) return { tm: M >= 32 ? 32 : 16, tn: 8, wg: 64 };
-  return { tm: 4, tn: 4, wg: 64 };
+  const [tm, tn] = usesCpuKernels(rt) && N >= 8 && M >= 16 ? [M >= 32 ? 32 : 16, 8] : [4, 4];
+  return { tm, tn, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * Math.ceil(N / tn)) };
 }
 
 /**
@@ -105,9 +105,8 @@ function pickHalfFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
  */
 export function pickBwdTile(rt: GpuRuntime, M: number, K = 0): BwdTile {
   if (!usesCpuKernels(rt)) return { tm: 4, tkw: 1, wg: 64 };
-  if (M >= 16) return { tm: 16, tkw: K >= 16 ? 2 : 1, wg: 64 };
-  if (M >= 8) return { tm: 8, tkw: 1, wg: 64 };
-  return { tm: 4, tkw: 1, wg: 64 };
+  const [tm, tkw] = M >= 16 ? [16, K >= 16 ? 2 : 1] : M >= 8 ? [8, 1] : [4, 1];
+  return { tm, tkw, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * Math.ceil(K / 8 / tkw)) };
 }
 
 /**
@@ -290,7 +289,7 @@ export class Linear4 {
       ? (this.kernels.fwd ?? pickFwdTile(rt, M, N))
       : half
         ? (this.kernels.halfFwd ?? pickHalfFwdTile(rt, M, N))
-        : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? 64 };
+        : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? spreadWorkgroup(rt, Math.ceil(M / 4) * Math.ceil(N / 4)) };
     if (half && !HALF_FWD_TILES.some(([m, n]) => m === tile.tm && n === tile.tn)) throw new Error(`half-word tile ${tile.tm}x${tile.tn} is not generated`);
     const tilesX = Math.ceil(N / tile.tn);
     const tiles = Math.ceil(M / tile.tm) * tilesX;
@@ -371,7 +370,8 @@ export class Linear4 {
       const entry = lora ? bwdLoraEntry(t.tm, t.tkw, vec) : vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw);
       rt.dispatch(MATMUL4_SHADER, entry, [params, ...bindings, ...(lora ? [lora.du, lora.params] : [])], [gx, gy], { WG: t.wg, DQ });
     } else if (K % 4 === 0) {
-      const t = this.kernels.halfBwd ?? { tm: usesCpuKernels(rt) && M >= 16 ? 16 : 4, wg: 64 };
+      const tm = usesCpuKernels(rt) && M >= 16 ? 16 : 4;
+      const t = this.kernels.halfBwd ?? { tm, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * (K / 4)) };
       if (!HALF_BWD_ROWS.includes(t.tm)) throw new Error(`half-word backward with ${t.tm} rows is not generated`);
       const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
       const tilesX = K / 4;
@@ -380,9 +380,9 @@ export class Linear4 {
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate, 4);
       rt.dispatch(MATMUL4_SHADER, bwdHalfEntry(t.tm, vec), [params, ...bindings], [gx, gy], { WG: t.wg, DQ });
     } else {
-      const wg = this.kernels.anyWg ?? 64;
       const tilesX = Math.ceil(K / 8);
       const tiles = Math.ceil(M / 4) * tilesX;
+      const wg = this.kernels.anyWg ?? spreadWorkgroup(rt, tiles);
       const [gx, gy] = grid(rt, Math.ceil(tiles / wg));
       const params = this.params(rt, M, tilesX, tiles, gx * wg, accumulate);
       rt.dispatch(MATMUL4_SHADER, 'mm4_bwd_any', [params, ...bindings], [gx, gy], { WG: wg, DQ });
