@@ -4,7 +4,8 @@
 // out = mix(mix(counter ^ key) + key), where mix is Wellons' "lowbias32" integer hash. For a
 // fixed key the map counter -> out is a bijection (every step is invertible), so one stream
 // never repeats within 2^32 counters. Uniforms are (out >> 8) / 2^24: exact in f32, in [0, 1).
-// Dropout drops an element when (out >> 8) < threshold, threshold = round(p · 2^24).
+// Dropout: elements 2j and 2j+1 take the low and high 16 bits of draw j (one hash per two
+// elements) and are dropped when those bits < threshold, threshold = round(p · 2^16).
 
 fn rng_mix(x_in: u32) -> u32 {
   var x = x_in;
@@ -36,17 +37,19 @@ fn rng_uniform(seed: u32, stream: u32, counter: u32) -> f32 {
   return rng_uniform_key(rng_key(seed, stream), counter);
 }
 
-/** Whether dropout keeps element `counter` (drop probability threshold / 2^24). */
+/** Whether dropout keeps element `counter` (drop probability threshold / 2^16). */
 fn rng_keep(key: u32, counter: u32, threshold: u32) -> bool {
-  return (rng_u32_key(key, counter) >> 8u) >= threshold;
+  let h = rng_u32_key(key, counter >> 1u);
+  return select(h & 0xffffu, h >> 16u, (counter & 1u) == 1u) >= threshold;
 }
 
-/** Dropout multipliers of elements counter..counter+3: `scale` (1/(1-p)) where kept, 0 where dropped. */
+/**
+ * Dropout multipliers of elements counter..counter+3 (counter even: every caller's is a multiple of
+ * 4): `scale` (1/(1-p)) where kept, 0 where dropped. Two hashes for four elements.
+ */
 fn rng_keep_scale4(key: u32, counter: u32, threshold: u32, scale: f32) -> vec4<f32> {
-  return vec4<f32>(
-    select(0.0, scale, rng_keep(key, counter, threshold)),
-    select(0.0, scale, rng_keep(key, counter + 1u, threshold)),
-    select(0.0, scale, rng_keep(key, counter + 2u, threshold)),
-    select(0.0, scale, rng_keep(key, counter + 3u, threshold)),
-  );
+  let h0 = rng_u32_key(key, counter >> 1u);
+  let h1 = rng_u32_key(key, (counter >> 1u) + 1u);
+  let bits = vec4<u32>(h0 & 0xffffu, h0 >> 16u, h1 & 0xffffu, h1 >> 16u);
+  return select(vec4<f32>(0.0), vec4<f32>(scale), bits >= vec4<u32>(threshold));
 }

@@ -48,9 +48,12 @@ export function rngStream(purpose: number, layer = 0, moduleIndex = 0): number {
   return ((purpose << 24) | (layer << 8) | moduleIndex) >>> 0;
 }
 
-/** Drop threshold for probability p: an element is dropped when (out >> 8) < threshold. */
+/**
+ * Drop threshold for probability p: an element is dropped when its 16 bits of a draw are below it
+ * (p in steps of 2^-16: 0.05 drops 3277/65536 = 0.050003; 1/(1-p) still uses p itself).
+ */
 export function dropoutThreshold(p: number): number {
-  return Math.round(p * 16777216);
+  return Math.round(p * 65536);
 }
 
 /**
@@ -62,9 +65,13 @@ export function dropoutKey(seed: number, microStep: number, layer: number, modul
   return rngKey(stepSeed, rngStream(RNG_PURPOSE.dropout, layer, loraModuleIndex(module)));
 }
 
-/** Whether dropout keeps element `counter` (same test as rng_keep in rng.wgsl). */
+/**
+ * Whether dropout keeps element `counter` (same test as rng_keep in rng_lib.wgsl): elements 2j and
+ * 2j+1 take the low and high 16 bits of draw j, so a kernel hashes once per two elements.
+ */
 export function dropoutKeep(key: number, counter: number, threshold: number): boolean {
-  return rngU32Key(key, counter) >>> 8 >= threshold;
+  const h = rngU32Key(key, counter >>> 1);
+  return (counter & 1 ? h >>> 16 : h & 0xffff) >= threshold;
 }
 
 // ---- LoRA initialization -----------------------------------------------------------------
