@@ -364,3 +364,63 @@ fn gemm_v4x(@builtin(global_invocation_id) gid: vec3<u32>) {
     store_quad(m1, n1, g);
   }
 }
+
+// 4×16 tile of C per invocation (tiles = ceil(M/4) · ceil(N/16)), for products 16 wide (a LoRA
+// rank): each A quad, and so each dropout-masked element of A, feeds all sixteen columns.
+@compute @workgroup_size(WG)
+fn gemm_v4n(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesN) * 4u;
+  let n0 = (t % p.tilesN) * 16u;
+  var c0 = Quad(); // columns n0 + 0..3
+  var c1 = Quad(); // columns n0 + 4..7
+  var c2 = Quad(); // columns n0 + 8..11
+  var c3 = Quad(); // columns n0 + 12..15
+  for (var k = p.k0; k < p.k1; k += 4u) {
+    let x = a_quad(m0, k);
+    c0 = mquad(c0, x, b_quad(k, n0));
+    c1 = mquad(c1, x, b_quad(k, min(n0 + 4u, p.N - 1u)));
+    c2 = mquad(c2, x, b_quad(k, min(n0 + 8u, p.N - 1u)));
+    c3 = mquad(c3, x, b_quad(k, min(n0 + 12u, p.N - 1u)));
+  }
+  store_quad(m0, n0, c0);
+  if (n0 + 4u < p.N) {
+    store_quad(m0, n0 + 4u, c1);
+  }
+  if (n0 + 8u < p.N) {
+    store_quad(m0, n0 + 8u, c2);
+  }
+  if (n0 + 12u < p.N) {
+    store_quad(m0, n0 + 12u, c3);
+  }
+}
+
+// 16×4 tile of C per invocation (tiles = ceil(M/16) · ceil(N/4)), for products 16 tall (a LoRA
+// rank): each B quad, and so each dropout-masked element of B, feeds all sixteen rows.
+@compute @workgroup_size(WG)
+fn gemm_v4m(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x + gid.y * p.gridX;
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tilesN) * 16u;
+  let n0 = (t % p.tilesN) * 4u;
+  var c0 = Quad(); // rows m0 + 0..3
+  var c1 = Quad(); // rows m0 + 4..7
+  var c2 = Quad(); // rows m0 + 8..11
+  var c3 = Quad(); // rows m0 + 12..15
+  for (var k = p.k0; k < p.k1; k += 4u) {
+    let y = b_quad(k, n0);
+    c0 = mquad(c0, a_quad(m0, k), y);
+    c1 = mquad(c1, a_quad(min(m0 + 4u, p.M - 1u), k), y);
+    c2 = mquad(c2, a_quad(min(m0 + 8u, p.M - 1u), k), y);
+    c3 = mquad(c3, a_quad(min(m0 + 12u, p.M - 1u), k), y);
+  }
+  store_quad(m0, n0, c0);
+  store_quad(m0 + 4u, n0, c1);
+  store_quad(m0 + 8u, n0, c2);
+  store_quad(m0 + 12u, n0, c3);
+}

@@ -85,7 +85,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
     for (const [M, N, K] of v4shapes) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          for (const kernel of ['v4', 'v4w', 'v4x'] as const) {
+          for (const kernel of ['v4', 'v4w', 'v4x', 'v4n', 'v4m'] as const) {
           const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel };
           if (!v4Fits(s)) continue;
           it(`${kernel}: M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
@@ -115,7 +115,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
       expect(() => gemm(rt, rt.create(64), rt.create(64), rt.create(64), { M: 2, N: 2, K: 2, kernel: 'v4' })).toThrow(/vec4 kernel cannot run/);
     });
 
-    for (const kernel of ['v4', 'v4w', 'v4x'] as const)
+    for (const kernel of ['v4', 'v4w', 'v4x', 'v4n', 'v4m'] as const)
     it(`${kernel}: reads and writes at element offsets`, async () => {
       const [M, N, K] = [5, 12, 12];
       const a = rand(4 + M * K, 5);
@@ -131,7 +131,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
     });
 
     for (const on of ['A', 'B', 'C'] as const) {
-      for (const kernel of ['v4', 'v4w', 'v4x'] as const)
+      for (const kernel of ['v4', 'v4w', 'v4x', 'v4n', 'v4m'] as const)
       it(`${kernel}: fused dropout on ${on} matches the reference mask`, async () => {
         const s: GemmShape = { M: 13, N: 12, K: 20, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel };
         const a = rand(13 * 20, 1);

@@ -2,8 +2,8 @@
 //   transA=false: A [M,K]; transA=true: A stored [K,M]
 //   transB=false: B [K,N]; transB=true: B stored [N,K]   (x·Wᵀ for an nn.Linear weight W [N,K])
 // Records one dispatch; no readback. Kernels: `gemm` (scalar loads, 4×4 tiles, any shape and
-// offset) and the vec4 family `gemm_v4` / `gemm_v4w` / `gemm_v4x` (4×4, 4×8, 8×8 tiles; K % 4 == 0
-// and 16-byte aligned rows along each operand's contiguous axis, see v4Fits), which CPU kernel
+// offset) and the vec4 family `gemm_v4` / `_v4w` / `_v4x` / `_v4n` / `_v4m` (4×4, 4×8, 8×8, 4×16,
+// 16×4 tiles; K % 4 == 0 and 16-byte aligned rows along each operand's contiguous axis, see v4Fits), which CPU kernel
 // shapes take whenever the shape allows (2–3× there on the LoRA products, 8×8 another 1.2–2×).
 // GPUs keep the scalar kernel, the one measured on them so far.
 
@@ -29,11 +29,11 @@ export interface GemmShape {
    */
   dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number };
   /**
-   * Force a kernel (tests): 'scalar' (gemm), 'v4' (gemm_v4, 4×4 tiles), 'v4w' (gemm_v4w, 4×8) or
-   * 'v4x' (gemm_v4x, 8×8). Default on CPU adapters when the shape allows: v4x (v4w when M < 8, v4
-   * when N < 8); else scalar.
+   * Force a kernel (tests): 'scalar' (gemm), 'v4' (gemm_v4, 4×4 tiles), 'v4w' (gemm_v4w, 4×8),
+   * 'v4x' (gemm_v4x, 8×8), 'v4n' (4×16) or 'v4m' (16×4). Default on CPU adapters when the shape
+   * allows: see cpuKernel; else scalar.
    */
-  kernel?: 'scalar' | 'v4' | 'v4w' | 'v4x';
+  kernel?: 'scalar' | 'v4' | 'v4w' | 'v4x' | 'v4n' | 'v4m';
 }
 
 /** Whether the vec4 kernel can run this shape (see the top of the file). */
@@ -54,10 +54,10 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
   // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
   const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
-  const kernel = s.kernel ?? (usesCpuKernels(rt) && v4Fits(s) && cCovered ? (N < 8 ? 'v4' : M < 8 ? 'v4w' : 'v4x') : 'scalar');
+  const kernel = s.kernel ?? (usesCpuKernels(rt) && v4Fits(s) && cCovered ? cpuKernel(s) : 'scalar');
   const vec = kernel !== 'scalar';
   if (vec && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
-  const [tm, tn] = { scalar: [4, 4], v4: [4, 4], v4w: [4, 8], v4x: [8, 8] }[kernel];
+  const [tm, tn] = { scalar: [4, 4], v4: [4, 4], v4w: [4, 8], v4x: [8, 8], v4n: [4, 16], v4m: [16, 4] }[kernel];
   const tilesN = Math.ceil(N / tn);
   const tiles = Math.ceil(M / tm) * tilesN;
   const WG = spreadWorkgroup(rt, tiles);
@@ -67,13 +67,25 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
     d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
   ];
   const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
-  rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w', v4x: 'gemm_v4x' }[kernel], [params, a, b, c], [gx, gy], {
+  rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w', v4x: 'gemm_v4x', v4n: 'gemm_v4n', v4m: 'gemm_v4m' }[kernel], [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
     WG,
     DROP: d ? { A: 1, B: 2, C: 3 }[d.on] : 0,
     ...(vec ? { C4: N % 4 === 0 && (s.offC ?? 0) % 4 === 0 ? 1 : 0 } : {}),
   });
+}
+
+/**
+ * The vec4 tile for a CPU adapter: 8×8 (4×8 when M < 8, 4×4 when N < 8), except for a product
+ * 9–16 wide with dropout on A (u = dropout(x)·Aᵀ of LoRA: 4×16, each masked x element hashed once,
+ * not twice) or 9–16 tall with dropout on B (gA = duᵀ·dropout(x): 16×4): 1.1–1.3× there.
+ */
+function cpuKernel(s: GemmShape): 'v4' | 'v4w' | 'v4x' | 'v4n' | 'v4m' {
+  const { M, N } = s;
+  if (s.dropout?.on === 'A' && N > 8 && N <= 16) return 'v4n';
+  if (s.dropout?.on === 'B' && M > 8 && M <= 16) return 'v4m';
+  return N < 8 ? 'v4' : M < 8 ? 'v4w' : 'v4x';
 }
 
 /** Float64 reference of the same product (tests). */
