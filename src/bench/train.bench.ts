@@ -105,12 +105,9 @@ export function analyticMinimum(c: ModelConfig, B: number, S: number, loraParams
  */
 async function bestMatmul(rt: GpuRuntime, quick: boolean): Promise<BenchResult[]> {
   const [M, K, N] = quick ? [128, 512, 512] : [256, 1024, 1024];
-  const x = rt.upload(new Float32Array(M * K).map((_, i) => Math.sin(i)));
-  const wData = new Float32Array(N * K).map((_, i) => 0.02 * Math.cos(i * 0.37));
-  const w = rt.upload(wData);
-  const y = rt.create(M * N * 4);
-  const q = quantize4bit(wData, { type: 'nf4', blocksize: 64 });
-  const lin = Linear4.upload(rt, { type: 'nf4', blocksize: 64, shape: [N, K], packed: q.packed, absmax: q.absmax, nested: null });
+  const ops = productOperands(rt, M, N, K);
+  const { x, w, y } = ops;
+  const lin = ops.nf4();
   const repeats = quick ? 3 : 5;
   const shape = `${M}x${K}x${N}`;
   const out: BenchResult[] = [];
@@ -122,9 +119,33 @@ async function bestMatmul(rt: GpuRuntime, quick: boolean): Promise<BenchResult[]
     const t = await timeGpu(rt, run, { repeats });
     out.push({ name, shape, ms: t.ms, gflops: matmulGflops(M, K, N, t.ms), timing: t.method });
   }
-  lin.destroy();
-  [x, w, y].forEach((b) => b.destroy());
+  ops.destroy();
   return out;
+}
+
+/** Operands of a bench product y[M,N] = x[M,K]·Wᵀ on the GPU: x, W (f32), y, and W as NF4 on first use. */
+function productOperands(rt: GpuRuntime, M: number, N: number, K: number) {
+  const x = rt.upload(new Float32Array(M * K).map((_, i) => Math.sin(i)));
+  const wData = new Float32Array(N * K).map((_, i) => 0.02 * Math.cos(i * 0.37));
+  const w = rt.upload(wData);
+  const y = rt.create(M * N * 4);
+  let lin: Linear4 | null = null;
+  return {
+    x,
+    w,
+    y,
+    nf4(): Linear4 {
+      if (!lin) {
+        const q = quantize4bit(wData, { type: 'nf4', blocksize: 64 });
+        lin = Linear4.upload(rt, { type: 'nf4', blocksize: 64, shape: [N, K], packed: q.packed, absmax: q.absmax, nested: null });
+      }
+      return lin;
+    },
+    destroy(): void {
+      lin?.destroy();
+      [x, w, y].forEach((b) => b.destroy());
+    },
+  };
 }
 
 /** One matrix product of a forward pass: y[M,N] = x[M,K]·Wᵀ, `count` times per pass. */
@@ -173,17 +194,12 @@ async function productsCeiling(rt: GpuRuntime, c: ModelConfig, T: number, r: num
   let ms = 0;
   for (const p of forwardProducts(c, T, r)) {
     const { M, N, K } = p;
-    const x = rt.upload(new Float32Array(M * K).map((_, i) => Math.sin(i)));
-    const wData = new Float32Array(N * K).map((_, i) => 0.02 * Math.cos(i * 0.37));
-    const w = rt.upload(wData);
-    const y = rt.create(M * N * 4);
-    let lin: Linear4 | null = null;
+    const ops = productOperands(rt, M, N, K);
+    const { x, w, y } = ops;
     const runs: (() => void)[] = [];
     if (p.frozen) {
-      const q = quantize4bit(wData, { type: 'nf4', blocksize: 64 });
-      const l = Linear4.upload(rt, { type: 'nf4', blocksize: 64, shape: [N, K], packed: q.packed, absmax: q.absmax, nested: null });
-      lin = l;
-      runs.push(() => l.matmul(rt, x, M, y));
+      const lin = ops.nf4();
+      runs.push(() => lin.matmul(rt, x, M, y));
     } else {
       runs.push(() => gemm(rt, x, w, y, { M, N, K, transB: true }), () => matmulF32(rt, x, w, M, N, K, { out: y }));
     }
@@ -191,8 +207,7 @@ async function productsCeiling(rt: GpuRuntime, c: ModelConfig, T: number, r: num
     for (const run of runs) best = Math.min(best, (await timeGpu(rt, run, { repeats: quick ? 2 : 3, targetMs: quick ? 30 : 60 })).ms);
     flops += 2 * M * N * K * p.count;
     ms += best * p.count;
-    lin?.destroy();
-    [x, w, y].forEach((b) => b.destroy());
+    ops.destroy();
   }
   return flops / (ms * 1e6);
 }

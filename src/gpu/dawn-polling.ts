@@ -5,8 +5,9 @@
 // as long with the loop spinning beside it (scratch measurement, BENCHMARKS.md "Waiting for the GPU").
 //
 // `throttleDawnPolling` wraps the global `setImmediate` once: native callbacks (Dawn's, and bound
-// functions, which print the same; plain JavaScript callbacks are never touched) run immediately for the first SPIN_MS of a wait, so short waits stay short,
-// and after that every POLL_MS with `setTimeout`, which lets the thread sleep between polls.
+// functions, which print the same; plain JavaScript callbacks are never touched) run immediately
+// for the first SPIN_MS of a wait, so short waits stay short, and after that every POLL_MS with
+// `setTimeout`, which lets the thread sleep between polls.
 
 const SPIN_MS = 2;
 const POLL_MS = 1;

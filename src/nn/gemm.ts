@@ -3,8 +3,9 @@
 //   transB=false: B [K,N]; transB=true: B stored [N,K]   (x·Wᵀ for an nn.Linear weight W [N,K])
 // Records one dispatch; no readback. Kernels: `gemm` (scalar loads, 4×4 tiles, any shape and
 // offset) and the vec4 family `gemm_v4` / `_v4w` / `_v4x` / `_v4n` / `_v4m` (4×4, 4×8, 8×8, 4×16,
-// 16×4 tiles; K % 4 == 0 and 16-byte aligned rows along each operand's contiguous axis, see v4Fits), which CPU kernel
-// shapes take whenever the shape allows (2–3× there on the LoRA products, 8×8 another 1.2–2×).
+// 16×4 tiles; K % 4 == 0 and 16-byte aligned rows along each operand's contiguous axis, see
+// v4Fits), which CPU kernel shapes take whenever the shape allows (2–3× there on the LoRA
+// products, 8×8 another 1.2–2×).
 // GPUs keep the scalar kernel, the one measured on them so far.
 
 import { grid, spreadWorkgroup, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';

@@ -28,11 +28,15 @@ export function pickFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
   // products want taller tiles (16×8 reached 14.8 TFLOP/s fused NF4 at 2048×4096×4096).
   if (!usesCpuKernels(rt)) return M >= 16 && M * N >= 1 << 22 ? { tm: 16, tn: 8, wg: 64 } : { tm: 4, tn: 4, wg: 64 };
   const tn = N >= 8 ? 8 : 4;
-  const spread = (tm: number) => ({ tm, tn, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * Math.ceil(N / tn)) });
   for (const tm of [32, 16, 8, 4]) {
-    if (M >= tm && isFwdTile({ tm, tn })) return spread(tm);
+    if (M >= tm && isFwdTile({ tm, tn })) return spreadTile(rt, M, N, tm, tn);
   }
-  return M === 1 ? { tm: 1, tn: 4, wg: 64 } : { tm: 4, tn: 4, wg: spreadWorkgroup(rt, Math.ceil(M / 4) * Math.ceil(N / 4)) };
+  return M === 1 ? { tm: 1, tn: 4, wg: 64 } : spreadTile(rt, M, N, 4, 4);
+}
+
+/** A tm×tn tile for an M×N output, its workgroup size from the tile count (spreadWorkgroup). */
+export function spreadTile(rt: GpuRuntime, M: number, N: number, tm: number, tn: number): TileConfig {
+  return { tm, tn, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * Math.ceil(N / tn)) };
 }
 
 let dummies = new WeakMap<GpuRuntime, GPUBuffer>();

@@ -15,7 +15,7 @@ import {
   type GpuQuant4,
   type Quant4Data,
 } from './gpu-quant.ts';
-import { checkFwdTile, pickFwdTile, type TileConfig } from './matmul-f32.ts';
+import { checkFwdTile, pickFwdTile, spreadTile, type TileConfig } from './matmul-f32.ts';
 import { dropoutThreshold } from '../../train/rng.ts';
 import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdLoraEntry, bwdvEntry, fwdEntry, fwdHalfEntry, fwdLoraEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
@@ -95,7 +95,7 @@ export interface Linear4Kernels {
 /** The half-word forward tile: the tallest generated one M and N allow on CPU adapters, 4×4 on GPUs. */
 function pickHalfFwdTile(rt: GpuRuntime, M: number, N: number): TileConfig {
   const [tm, tn] = usesCpuKernels(rt) && N >= 8 && M >= 16 ? [M >= 32 ? 32 : 16, 8] : [4, 4];
-  return { tm, tn, wg: spreadWorkgroup(rt, Math.ceil(M / tm) * Math.ceil(N / tn)) };
+  return spreadTile(rt, M, N, tm, tn);
 }
 
 /**
@@ -289,7 +289,9 @@ export class Linear4 {
       ? (this.kernels.fwd ?? pickFwdTile(rt, M, N))
       : half
         ? (this.kernels.halfFwd ?? pickHalfFwdTile(rt, M, N))
-        : { tm: 4, tn: 4, wg: this.kernels.anyWg ?? spreadWorkgroup(rt, Math.ceil(M / 4) * Math.ceil(N / 4)) };
+        : this.kernels.anyWg
+          ? { tm: 4, tn: 4, wg: this.kernels.anyWg }
+          : spreadTile(rt, M, N, 4, 4);
     if (half && !HALF_FWD_TILES.some(([m, n]) => m === tile.tm && n === tile.tn)) throw new Error(`half-word tile ${tile.tm}x${tile.tn} is not generated`);
     const tilesX = Math.ceil(N / tile.tn);
     const tiles = Math.ceil(M / tile.tm) * tilesX;
