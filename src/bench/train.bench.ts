@@ -184,10 +184,9 @@ export function forwardProducts(c: ModelConfig, T: number, r: number): ForwardPr
  * The rate the forward pass's own products reach, each timed alone at its exact shape: the frozen
  * linears with the fused NF4 kernel (a QLoRA step must multiply by the 4-bit weights), the LoRA
  * products and the head with the faster of the register-tiled f32 kernel and gemm; total FLOPs
- * over total time. Attention,
- * norms and the optimizer only add time, so a step of this model is not to be expected above this
- * rate on this runtime (the LoRA epilogues fused into the 4-bit products are the one way a step can
- * beat a product timed alone).
+ * over total time. Attention, norms and the optimizer only add time, so a step of this model is not
+ * to be expected above this rate on this runtime (the LoRA epilogues fused into the 4-bit products
+ * are the one way a step can beat a product timed alone).
  */
 async function productsCeiling(rt: GpuRuntime, c: ModelConfig, T: number, r: number, quick: boolean): Promise<number> {
   let flops = 0;

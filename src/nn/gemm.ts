@@ -9,7 +9,7 @@
 // GPUs keep the scalar kernel, the one measured on them so far.
 
 import { grid, spreadWorkgroup, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
-import { dropoutKeep, dropoutThreshold } from '../train/rng.ts';
+import { dropoutKeep, dropoutScale, dropoutThreshold } from '../train/rng.ts';
 
 export interface GemmShape {
   M: number;
@@ -65,7 +65,7 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   const [gx, gy] = grid(rt, Math.ceil(tiles / WG));
   const words = [
     M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,
-    d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? 1 / (1 - d.p) : 1,
+    d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? dropoutScale(d.p) : 1,
   ];
   const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
   rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w', v4x: 'gemm_v4x', v4n: 'gemm_v4n', v4m: 'gemm_v4m' }[kernel], [params, a, b, c], [gx, gy], {
@@ -94,7 +94,7 @@ export function gemmRef(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike
   const { M, N, K } = s;
   const d = s.dropout;
   const t = d ? dropoutThreshold(d.p) : 0;
-  const keep = (on: string, i: number) => (d && d.on === on ? (dropoutKeep(d.key, i, t) ? Math.fround(1 / (1 - d.p)) : 0) : 1);
+  const keep = (on: string, i: number) => (d && d.on === on ? (dropoutKeep(d.key, i, t) ? Math.fround(dropoutScale(d.p)) : 0) : 1);
   const out = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {

@@ -50,10 +50,15 @@ export function rngStream(purpose: number, layer = 0, moduleIndex = 0): number {
 
 /**
  * Drop threshold for probability p: an element is dropped when its 16 bits of a draw are below it
- * (p in steps of 2^-16: 0.05 drops 3277/65536 = 0.050003; 1/(1-p) still uses p itself).
+ * (p in steps of 2^-16: 0.05 drops 3277/65536 = 0.050003; dropoutScale still uses p itself).
  */
 export function dropoutThreshold(p: number): number {
   return Math.round(p * 65536);
+}
+
+/** The multiplier of a kept element, 1/(1-p), from p itself (not from its 2^-16-step threshold). */
+export function dropoutScale(p: number): number {
+  return 1 / (1 - p);
 }
 
 /**

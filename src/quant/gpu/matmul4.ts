@@ -16,7 +16,7 @@ import {
   type Quant4Data,
 } from './gpu-quant.ts';
 import { checkFwdTile, pickFwdTile, spreadTile, type TileConfig } from './matmul-f32.ts';
-import { dropoutThreshold } from '../../train/rng.ts';
+import { dropoutScale, dropoutThreshold } from '../../train/rng.ts';
 import { BWD_TILES, bwdEntry, bwdHalfEntry, bwdLoraEntry, bwdvEntry, fwdEntry, fwdHalfEntry, fwdLoraEntry, HALF_BWD_ROWS, HALF_FWD_TILES, MV_ROWS, mvcEntry, mvEntry } from './wgsl-gen.ts';
 
 export const MATMUL4_SHADER = 'matmul4';
@@ -366,7 +366,7 @@ export class Linear4 {
       const tiles = Math.ceil(M / t.tm) * tilesX;
       const [gx, gy] = grid(rt, Math.ceil(tiles / t.wg));
       const d = lora?.dropout;
-      const words = lora && { r: lora.r, offset: lora.offset, scale: d ? 1 / (1 - d.p) : 1, key: d?.key ?? 0, threshold: d ? dropoutThreshold(d.p) : 0 };
+      const words = lora && { r: lora.r, offset: lora.offset, scale: d ? dropoutScale(d.p) : 1, key: d?.key ?? 0, threshold: d ? dropoutThreshold(d.p) : 0 };
       const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate, 8, words);
       const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
       const entry = lora ? bwdLoraEntry(t.tm, t.tkw, vec) : vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw);
