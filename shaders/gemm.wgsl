@@ -6,6 +6,11 @@
 // 4×4 register tile of C walking K one step at a time (scalar loads, any M, N, K); tiles are
 // laid out on a 2D grid of invocations so huge outputs fit the 65535-workgroup limit.
 // k0..k1 restrict the sum to a slice of K (the host may split a long K into passes, beta = 1).
+// Split-K (SPLIT > 1, scalar kernel): invocation tile + part·tiles sums its own 1/SPLIT of k0..k1
+// and writes the raw partial to c[part·M·N + m·N + n] (c is then a scratch buffer); the entry
+// gemm_splitk_reduce adds the SPLIT partials in order and applies alpha, dropout on C and beta.
+// GPUs need it for LoRA's weight gradients (M, N ≤ a few hundred, K = every token of the batch):
+// a few dozen tiles each walking thousands of k leave the GPU idle and wait on load latency.
 // Fused dropout (LoRA's input dropout) with the counter RNG, mask element index = the row-major
 // index of the masked matrix: DROP = 1 masks op(A) = A [M,K] (index m·K + k), DROP = 2 masks
 // B [K,N] (index k·N + n), DROP = 3 masks the product before it is added to C (index m·N + n).
@@ -36,6 +41,7 @@ override TA: bool = false;
 override TB: bool = true;
 override WG: u32 = 64;
 override DROP: u32 = 0;
+override SPLIT: u32 = 1;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -70,9 +76,22 @@ fn b_at(k: u32, n: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let t = gid.x + gid.y * p.gridX;
-  if (t >= p.tiles) {
+  let g = gid.x + gid.y * p.gridX;
+  if (g >= p.tiles * SPLIT) {
     return;
+  }
+  // Without split-K (SPLIT is an override, so this folds away) the k bounds stay uniform: an
+  // H100 ran the unsplit kernel 6× slower with per-invocation bounds.
+  var t = g;
+  var part = 0u;
+  var kb = p.k0;
+  var ke = p.k1;
+  if (SPLIT > 1u) {
+    t = g % p.tiles;
+    part = g / p.tiles;
+    let chunk = (p.k1 - p.k0 + SPLIT - 1u) / SPLIT;
+    kb = p.k0 + part * chunk;
+    ke = min(kb + chunk, p.k1);
   }
   let m0 = (t / p.tilesN) * 4u;
   let n0 = (t % p.tilesN) * 4u;
@@ -103,7 +122,7 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
   var cdb = 0.0;
   var cdc = 0.0;
   var cdd = 0.0;
-  for (var k = p.k0; k < p.k1; k++) {
+  for (var k = kb; k < ke; k++) {
     let xa = a_at(ma, k);
     let xb = a_at(mb, k);
     let xc = a_at(mc, k);
@@ -129,20 +148,25 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
     cdc = fma(xd, yc, cdc);
     cdd = fma(xd, yd, cdd);
   }
-  store(m0 + 0u, n0, vec4<f32>(caa, cab, cac, cad));
-  store(m0 + 1u, n0, vec4<f32>(cba, cbb, cbc, cbd));
-  store(m0 + 2u, n0, vec4<f32>(cca, ccb, ccc, ccd));
-  store(m0 + 3u, n0, vec4<f32>(cda, cdb, cdc, cdd));
+  store(m0 + 0u, n0, vec4<f32>(caa, cab, cac, cad), part);
+  store(m0 + 1u, n0, vec4<f32>(cba, cbb, cbc, cbd), part);
+  store(m0 + 2u, n0, vec4<f32>(cca, ccb, ccc, ccd), part);
+  store(m0 + 3u, n0, vec4<f32>(cda, cdb, cdc, cdd), part);
 }
 
-/** Writes up to 4 outputs of row m from column n0 (skipping those past the edges). */
-fn store(m: u32, n0: u32, v: vec4<f32>) {
+/**
+ * Writes up to 4 outputs of row m from column n0 (skipping those past the edges); with split-K,
+ * the raw partial sums of `part` into the scratch buffer.
+ */
+fn store(m: u32, n0: u32, v: vec4<f32>, part: u32) {
   if (m >= p.M) {
     return;
   }
   for (var j = 0u; j < 4u; j++) {
     let n = n0 + j;
-    if (n < p.N) {
+    if (n < p.N && SPLIT > 1u) {
+      c[(part * p.M + m) * p.N + n] = v[j];
+    } else if (n < p.N) {
       let idx = p.offC + m * p.N + n;
       var r = p.alpha * v[j];
       if (DROP == 3u) {
@@ -154,6 +178,33 @@ fn store(m: u32, n0: u32, v: vec4<f32>) {
       c[idx] = r;
     }
   }
+}
+
+/**
+ * Split-K's second pass: C[i] = alpha · Σ_part a[part·M·N + i] (parts in order, so runs repeat
+ * bit for bit) · dropout(i) + beta · C[i], one invocation per element i = m·N + n of C. The
+ * partials come in through binding 1 (a).
+ */
+@compute @workgroup_size(WG)
+fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * p.gridX;
+  let total = p.M * p.N;
+  if (i >= total) {
+    return;
+  }
+  var acc = 0.0;
+  for (var part = 0u; part < SPLIT; part++) {
+    acc += a[part * total + i];
+  }
+  var r = p.alpha * acc;
+  if (DROP == 3u) {
+    r *= keep(i);
+  }
+  let idx = p.offC + i;
+  if (p.beta != 0.0) {
+    r += p.beta * c[idx];
+  }
+  c[idx] = r;
 }
 
 // ---- gemm_v4: the same product with vec4 loads (CPU adapters) ----------------------------------

@@ -152,7 +152,9 @@ export async function timeGpu(rt: GpuRuntime, run: () => void, opts: TimeOptions
       const c0 = cpuUsage ? cpuNowMs() : 0;
       let ms: number;
       if (probe) {
-        for (let i = 0; i < reps; i++) run();
+        rt.holdSubmits(() => {
+          for (let i = 0; i < reps; i++) run();
+        });
         probe.submitAround();
         await rt.sync();
         ms = await probe.elapsedMs();

@@ -228,7 +228,10 @@ export async function benchTrain(rt: GpuRuntime, cases: TrainBenchCase[], opts: 
     });
     const ids = Array.from({ length: cs.B }, (_, b) => Array.from({ length: cs.S }, (_, s) => (b * 977 + s * 131 + 7) % config.vocabSize));
     const batch = makeBatch({ inputIds: ids });
-    await trainer.trainStep([batch]); // warm-up: pipelines, buffers
+    // Warm-up: pipelines, buffers, and the parameter blocks that change every step, whose buffers
+    // are recycled only after a few submits (see gpu/uniforms.ts). With one warm-up step an
+    // H100's first case timed 3× its steady state.
+    for (let i = 0; i < 3; i++) await trainer.trainStep([batch]);
     const times: number[] = [];
     for (let i = 0; i < (opts.quick ? 2 : 4); i++) times.push((await trainer.trainStep([batch])).ms);
     const ms = median(times);

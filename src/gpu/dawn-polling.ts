@@ -7,7 +7,8 @@
 // `throttleDawnPolling` wraps the global `setImmediate` once: native callbacks (Dawn's, and bound
 // functions, which print the same; plain JavaScript callbacks are never touched) run immediately
 // for the first SPIN_MS of a wait, so short waits stay short, and after that every POLL_MS with
-// `setTimeout`, which lets the thread sleep between polls.
+// `setTimeout`, which lets the thread sleep between polls. node.ts installs it for CPU adapters
+// only: on a real GPU the spaced-out polls cost more waiting than the spinning costs CPU.
 
 const SPIN_MS = 2;
 const POLL_MS = 1;

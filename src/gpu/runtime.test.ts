@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from './node.ts';
 import { CPU_MIN_WORKGROUPS, spreadWorkgroup, type GpuRuntime } from './runtime.ts';
+import { RECYCLE_AFTER } from './uniforms.ts';
 import { mulberry32 } from '../util/random.ts';
 
 let rt: GpuRuntime;
@@ -63,6 +64,55 @@ describe('GPU runtime (Node, Dawn)', () => {
     expect(rt.memory.peak - before).toBe(2200);
     b.destroy();
     expect(rt.memory.live).toBe(before);
+  });
+
+  it('shares a parameter block by content, and recycles one unused for RECYCLE_AFTER submits in queue order', async () => {
+    const own = await createNodeRuntime();
+    try {
+      const n = 8;
+      const x = own.upload(new Float32Array(n).fill(1));
+      const y = own.upload(new Float32Array(n));
+      const scratch = own.upload(new Float32Array(1));
+      const p2 = own.uniform([n, 2], 'uf');
+      expect(own.uniform([n, 2], 'uf')).toBe(p2);
+      own.dispatch('smoke', 'axpy', [p2, x, y], [1]); // y = 2
+      for (let i = 0; i < RECYCLE_AFTER; i++) {
+        own.copy(x, 0, scratch, 0, 4);
+        own.flush();
+      }
+      // [n, 2] went unused for RECYCLE_AFTER submits: [n, 5] takes its buffer, rewritten after the
+      // first dispatch read it and before the second.
+      const p5 = own.uniform([n, 5], 'uf');
+      expect(p5).toBe(p2);
+      own.dispatch('smoke', 'axpy', [p5, x, y], [1]); // y = 7
+      expect([...(await own.readF32(y))]).toEqual(new Array(n).fill(7));
+      expect([...new Float32Array(await own.read(p5, 8), 4, 1)]).toEqual([5]);
+      expect(own.uniform([n, 2], 'uf')).not.toBe(p5);
+    } finally {
+      own.destroy();
+    }
+  });
+
+  it('submits every submitEvery dispatches on its own, except inside holdSubmits', async () => {
+    const own = await createNodeRuntime({ submitEvery: 2 });
+    try {
+      const n = 5;
+      const x = own.upload(new Float32Array(n).fill(1));
+      const y = own.upload(new Float32Array(n));
+      const p = own.uniform([n, 3], 'uf');
+      own.flush();
+      const before = own.submits;
+      for (let i = 0; i < 5; i++) own.dispatch('smoke', 'axpy', [p, x, y], [1]);
+      expect(own.submits - before).toBe(2); // after the 2nd and 4th; the 5th waits for a flush
+      own.holdSubmits(() => {
+        for (let i = 0; i < 5; i++) own.dispatch('smoke', 'axpy', [p, x, y], [1]);
+      });
+      expect(own.submits - before).toBe(2);
+      expect([...(await own.readF32(y))]).toEqual(new Array(n).fill(30));
+      expect(own.submits - before).toBe(3);
+    } finally {
+      own.destroy();
+    }
   });
 
   it('pools buffers by size class', () => {

@@ -5,6 +5,7 @@
 
 import { BufferPool } from './buffers.ts';
 import { KernelRegistry, type ShaderLoader } from './kernels.ts';
+import { UniformCache } from './uniforms.ts';
 
 export class GpuError extends Error {
   constructor(message: string) {
@@ -70,6 +71,8 @@ export interface RuntimeOptions {
    * check the GPU path end to end; QLORA_KERNELS does the same for the Node CLI.
    */
   kernels?: KernelStyle;
+  /** Dispatches that make a submit on their own (default: 96 on GPUs, never on CPU adapters). */
+  submitEvery?: number;
 }
 
 export type KernelStyle = 'cpu' | 'gpu';
@@ -87,7 +90,16 @@ export class GpuRuntime {
   private profiler: Profiler | null = null;
   private liveBytes = 0;
   private peakBytes = 0;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly uniformCache: UniformCache;
+  /**
+   * Dispatches recorded since the last submit, and how many make a submit on their own: on a GPU
+   * the commands of a training step go out in pieces, so the GPU runs the first layers while the
+   * CPU records the rest (an H100 otherwise idled through the ~15 ms a stories260K step takes to
+   * record). A CPU adapter's shaders share the cores that record, so there it never splits.
+   */
+  private unsubmitted = 0;
+  private submitEvery: number;
+  private submitCount = 0;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 0;
@@ -101,8 +113,10 @@ export class GpuRuntime {
     options: RuntimeOptions = {},
   ) {
     this.kernelStyle = options.kernels ?? (isCpuImplementation(adapter) ? 'cpu' : 'gpu');
+    this.submitEvery = options.submitEvery ?? (isCpuImplementation(adapter) ? Infinity : SUBMIT_EVERY);
     this.kernels = new KernelRegistry(device, loadShader);
     this.pool = new BufferPool(device);
+    this.uniformCache = new UniformCache(device);
     this.lost = device.lost.then((info) => {
       const msg = `GPU device lost (${info.reason}): ${info.message || 'no details from the driver'}`;
       this.lostMessage = msg;
@@ -231,32 +245,8 @@ export class GpuRuntime {
 
   /** A small uniform buffer from u32/f32/i32 words; `spec` marks each word's type (default u32). */
   uniform(words: number[], types?: string): GPUBuffer {
-    const data = packWords(words, types);
-    // Content-addressed: a training step issues the same parameter blocks every step, so they
-    // are made once and reused (creating hundreds of small buffers per step dominates the
-    // CPU time of a step on fast GPUs). Never written after creation, so sharing is safe.
-    const key = String.fromCharCode(...new Uint16Array(data));
-    const hit = this.uniforms.get(key);
-    if (hit) {
-      this.uniforms.delete(key);
-      this.uniforms.set(key, hit);
-      return hit;
-    }
-    const buf = this.device.createBuffer({
-      label: 'params',
-      size: Math.max(16, align16(data.byteLength)),
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      mappedAtCreation: true,
-    });
-    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
-    buf.unmap();
-    this.uniforms.set(key, buf);
-    if (this.uniforms.size > MAX_CACHED) {
-      const [oldKey, old] = this.uniforms.entries().next().value!;
-      this.uniforms.delete(oldKey);
-      this.retire(old);
-    }
-    return buf;
+    // Content-addressed and recycled: see uniforms.ts.
+    return this.uniformCache.get(packWords(words, types));
   }
 
   // ---- dispatch ------------------------------------------------------------------------
@@ -296,6 +286,7 @@ export class GpuRuntime {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
+    if (++this.unsubmitted >= this.submitEvery) this.flush();
   }
 
   /** A bind group for these buffers, cached by pipeline and buffer identities (steps repeat). */
@@ -332,12 +323,34 @@ export class GpuRuntime {
     this.currentEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
+  /** Command buffers submitted so far. */
+  get submits(): number {
+    return this.submitCount;
+  }
+
+  /**
+   * Runs `record` with no submits of the runtime's own in between, so what it records goes out in
+   * one piece at the next flush (benchmarks time that piece between two GPU timestamps).
+   */
+  holdSubmits(record: () => void): void {
+    const every = this.submitEvery;
+    this.submitEvery = Infinity;
+    try {
+      record();
+    } finally {
+      this.submitEvery = every;
+    }
+  }
+
   /** Submits everything recorded so far. */
   flush(): void {
+    this.unsubmitted = 0;
     this.endPass();
     if (this.encoder) {
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
+      this.submitCount++;
+      this.uniformCache.submitted();
     }
     const uploads = this.pendingUploads.splice(0);
     if (uploads.length) {
@@ -405,8 +418,7 @@ export class GpuRuntime {
   }
 
   destroy(): void {
-    for (const b of this.uniforms.values()) b.destroy();
-    this.uniforms.clear();
+    this.uniformCache.destroy();
     this.bindGroups.clear();
     this.pool.clear();
     this.device.destroy();
@@ -450,6 +462,8 @@ export async function createRuntime(
 
 /** Entries kept in the uniform-buffer and bind-group caches (least recently made go first). */
 const MAX_CACHED = 4096;
+/** Dispatches per submit on a GPU (see GpuRuntime.submitEvery). */
+const SUBMIT_EVERY = 96;
 
 /** Whether an adapter is a CPU WebGPU implementation (SwiftShader, lavapipe) or a fallback adapter. */
 export function isCpuImplementation(a: AdapterReport): boolean {
@@ -514,10 +528,6 @@ export function grid(rt: GpuRuntime, groups: number): [number, number] {
 
 export function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
-}
-
-function align16(n: number): number {
-  return Math.ceil(n / 16) * 16;
 }
 
 /** Packs numbers into 32-bit words; `types` is a string of 'u' | 'i' | 'f' per word (default 'u'). */

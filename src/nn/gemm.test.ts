@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../gpu/node.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { mulberry32 } from '../util/random.ts';
-import { gemm, gemmRef, v4Fits, type GemmShape } from './gemm.ts';
+import { gemm, gemmRef, splitParts, v4Fits, type GemmShape } from './gemm.ts';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -72,6 +72,78 @@ describe('gemm (f32, transposes, accumulate)', () => {
       expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
     });
   }
+
+  describe('split-K (scalar kernel into partials, then gemm_splitk_reduce)', () => {
+    // parts that divide K, that don't, and more parts than k-chunks (empty trailing parts)
+    const cases: Array<[number, number, number, number]> = [
+      [16, 64, 512, 16],
+      [5, 7, 33, 3],
+      [3, 9, 5, 4],
+      [17, 6, 130, 7],
+    ];
+    for (const [M, N, K, parts] of cases) {
+      for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        it(`M=${M} N=${N} K=${K} in ${parts} parts, transA=${transA} transB=${transB}, alpha and beta`, async () => {
+          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'scalar', splitK: parts };
+          const a = rand(M * K, M * 3 + K);
+          const b = rand(K * N, N * 5 + K);
+          const c0 = rand(M * N, 7);
+          const [ga, gb, gc] = [rt.upload(a), rt.upload(b), rt.upload(c0)];
+          gemm(rt, ga, gb, gc, s);
+          const got = await rt.readF32(gc, M * N);
+          const want = gemmRef(a, b, c0, s);
+          for (let i = 0; i < M * N; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
+          [ga, gb, gc].forEach((x) => x.destroy());
+        });
+      }
+    }
+
+    it('reads and writes at element offsets, beta = 0 overwriting NaN', async () => {
+      const a = rand(2 + 3 * 40, 5);
+      const b = rand(1 + 40 * 2, 6);
+      const c = new Float32Array(3 + 3 * 2).fill(NaN);
+      c.fill(7, 0, 3);
+      const gc = rt.upload(c);
+      gemm(rt, rt.upload(a), rt.upload(b), gc, { M: 3, N: 2, K: 40, offA: 2, offB: 1, offC: 3, splitK: 5 });
+      const got = await rt.readF32(gc, c.length);
+      const want = gemmRef(a.subarray(2), b.subarray(1), null, { M: 3, N: 2, K: 40 });
+      expect([...got.subarray(0, 3)]).toEqual([7, 7, 7]);
+      got.subarray(3).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+    });
+
+    for (const on of ['A', 'B', 'C'] as const) {
+      it(`fused dropout on ${on} matches the reference mask`, async () => {
+        const s: GemmShape = { M: 13, N: 9, K: 70, alpha: 0.5, beta: 1, dropout: { on, key: 0x1234567, p: 0.3 }, kernel: 'scalar', splitK: 4 };
+        const a = rand(13 * 70, 1);
+        const b = rand(70 * 9, 2);
+        const c0 = rand(13 * 9, 3);
+        const gc = rt.upload(c0);
+        gemm(rt, rt.upload(a), rt.upload(b), gc, s);
+        const got = await rt.readF32(gc, 13 * 9);
+        const want = gemmRef(a, b, c0, s);
+        const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
+        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-4));
+        expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+      });
+    }
+
+    it('splits only long products of few tiles, and only with GPU kernel shapes', async () => {
+      const gpuRt = await createNodeRuntime({ kernels: 'gpu' });
+      const cpuRt = await createNodeRuntime({ kernels: 'cpu' });
+      try {
+        expect(splitParts(gpuRt, 64, 512)).toBe(16); // LoRA gA at r = 16, 64 features, 512 tokens
+        expect(splitParts(gpuRt, 64, 40)).toBe(1); // short K
+        expect(splitParts(gpuRt, 512, 96)).toBe(1); // 3 parts would not pay for the reduce pass
+        expect(splitParts(gpuRt, 512, 128)).toBe(4);
+        expect(splitParts(gpuRt, 100_000, 4096)).toBe(1); // enough tiles
+        expect(splitParts(gpuRt, 1, 1 << 20)).toBe(64); // capped
+        expect(splitParts(cpuRt, 64, 512)).toBe(1);
+      } finally {
+        gpuRt.destroy();
+        cpuRt.destroy();
+      }
+    });
+  });
 
   describe('vec4 kernel (gemm_v4)', () => {
     const v4shapes: Array<[number, number, number]> = [

@@ -6,7 +6,8 @@
 // 16×4 tiles; K % 4 == 0 and 16-byte aligned rows along each operand's contiguous axis, see
 // v4Fits), which CPU kernel shapes take whenever the shape allows (2–3× there on the LoRA
 // products, 8×8 another 1.2–2×).
-// GPUs keep the scalar kernel, the one measured on them so far.
+// GPUs keep the scalar kernel, split along K when its tiles are too few to fill the GPU (see
+// splitParts).
 
 import { grid, spreadWorkgroup, usesCpuKernels, type GpuRuntime } from '../gpu/runtime.ts';
 import { dropoutKeep, dropoutScale, dropoutThreshold } from '../train/rng.ts';
@@ -35,7 +36,26 @@ export interface GemmShape {
    * allows: see cpuKernel; else scalar.
    */
   kernel?: 'scalar' | 'v4' | 'v4w' | 'v4x' | 'v4n' | 'v4m';
+  /** Force split-K into this many parts (tests; scalar kernel only). Default: see splitParts. */
+  splitK?: number;
 }
+
+/**
+ * Split-K parts for the scalar kernel on a GPU: a product of few 4×4 tiles over a long K (LoRA's
+ * weight gradients: M, N = rank × features, K = every token of the batch) runs as tiles × parts
+ * invocations, each over ≥ 32 k, into a scratch buffer that gemm_splitk_reduce adds up. 1 (no
+ * split) for CPU kernel shapes, short K, or enough tiles already.
+ */
+export function splitParts(rt: GpuRuntime, tiles: number, K: number): number {
+  if (usesCpuKernels(rt)) return 1;
+  const parts = Math.min(Math.floor(K / SPLIT_MIN_K), Math.ceil(SPLIT_TARGET_INVOCATIONS / tiles), SPLIT_MAX_PARTS);
+  return parts >= SPLIT_MIN_PARTS ? parts : 1;
+}
+/** Fewer parts don't pay for the reduce pass's extra dispatch. */
+const SPLIT_MIN_PARTS = 4;
+const SPLIT_MIN_K = 32;
+const SPLIT_TARGET_INVOCATIONS = 8192;
+const SPLIT_MAX_PARTS = 64;
 
 /** Whether the vec4 kernel can run this shape (see the top of the file). */
 export function v4Fits(s: GemmShape): boolean {
@@ -55,12 +75,18 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   if (d && ((d.on === 'A' && s.transA) || (d.on === 'B' && s.transB))) throw new Error('gemm: dropout on a transposed operand');
   // The vec4 view of C must cover its last element's whole vec4 (buffers are not always 16-byte sized).
   const cCovered = c.size >= Math.ceil(((s.offC ?? 0) + M * N) / 4) * 16;
-  const kernel = s.kernel ?? (usesCpuKernels(rt) && v4Fits(s) && cCovered ? cpuKernel(s) : 'scalar');
+  const kernel = s.kernel ?? ((s.splitK ?? 1) <= 1 && usesCpuKernels(rt) && v4Fits(s) && cCovered ? cpuKernel(s) : 'scalar');
   const vec = kernel !== 'scalar';
   if (vec && !(v4Fits(s) && cCovered)) throw new Error(`gemm: the vec4 kernel cannot run M=${M} N=${N} K=${K} on these buffers (see v4Fits)`);
   const [tm, tn] = { scalar: [4, 4], v4: [4, 4], v4w: [4, 8], v4x: [8, 8], v4n: [4, 16], v4m: [16, 4] }[kernel];
   const tilesN = Math.ceil(N / tn);
   const tiles = Math.ceil(M / tm) * tilesN;
+  const parts = s.splitK ?? (kernel === 'scalar' ? splitParts(rt, tiles, K) : 1);
+  if (parts > 1) {
+    if (vec) throw new Error('gemm: split-K runs on the scalar kernel only');
+    gemmSplitK(rt, a, b, c, s, tiles, tilesN, parts);
+    return;
+  }
   const WG = spreadWorkgroup(rt, tiles);
   const [gx, gy] = grid(rt, Math.ceil(tiles / WG));
   const words = [
@@ -75,6 +101,25 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
     DROP: d ? { A: 1, B: 2, C: 3 }[d.on] : 0,
     ...(vec ? { C4: N % 4 === 0 && (s.offC ?? 0) % 4 === 0 ? 1 : 0 } : {}),
   });
+}
+
+/** The scalar kernel over `parts` slices of K into a scratch buffer, then gemm_splitk_reduce into C. */
+function gemmSplitK(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s: GemmShape, tiles: number, tilesN: number, parts: number): void {
+  const { M, N, K } = s;
+  const d = s.dropout;
+  const drop = d ? { A: 1, B: 2, C: 3 }[d.on] : 0;
+  const dropWords = [d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? dropoutScale(d.p) : 1];
+  const scratch = rt.pool.acquire(parts * M * N * 4, 'gemm.splitk');
+  const WG = spreadWorkgroup(rt, tiles * parts);
+  const [gx, gy] = grid(rt, Math.ceil((tiles * parts) / WG));
+  const partial = rt.uniform([M, N, K, tilesN, gx * WG, tiles, 0, K, 1, 0, s.offA ?? 0, s.offB ?? 0, 0, ...dropWords], 'uuuuuuuuffuuuuuf');
+  const consts = { TA: s.transA ? 1 : 0, TB: s.transB ? 1 : 0, WG, DROP: drop, SPLIT: parts };
+  rt.dispatch('gemm', 'gemm', [partial, a, b, scratch], [gx, gy], consts);
+  const RWG = spreadWorkgroup(rt, M * N);
+  const [rx, ry] = grid(rt, Math.ceil((M * N) / RWG));
+  const reduce = rt.uniform([M, N, K, tilesN, rx * RWG, M * N, 0, K, s.alpha ?? 1, s.beta ?? 0, 0, 0, s.offC ?? 0, ...dropWords], 'uuuuuuuuffuuuuuf');
+  rt.dispatch('gemm', 'gemm_splitk_reduce', [reduce, scratch, undefined, c], [rx, ry], { WG: RWG, DROP: drop, SPLIT: parts });
+  rt.pool.release(scratch);
 }
 
 /**
