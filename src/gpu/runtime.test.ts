@@ -93,6 +93,29 @@ describe('GPU runtime (Node, Dawn)', () => {
     }
   });
 
+  it('keeps one buffer per slot, rewritten in queue order once the words it holds were submitted', async () => {
+    const own = await createNodeRuntime();
+    try {
+      const n = 6;
+      const x = own.upload(new Float32Array(n).fill(1));
+      const y = own.upload(new Float32Array(n));
+      const p2 = own.uniform([n, 2], 'uf', 'site');
+      own.dispatch('smoke', 'axpy', [p2, x, y], [1]); // y = 2
+      // Same command buffer, new words: the slot's words are still to be read, so another buffer.
+      const p3 = own.uniform([n, 3], 'uf', 'site');
+      expect(p3).not.toBe(p2);
+      own.dispatch('smoke', 'axpy', [p3, x, y], [1]); // y = 5
+      own.flush();
+      const p4 = own.uniform([n, 4], 'uf', 'site');
+      expect(p4).toBe(p2); // rewritten in place after the submit that read 2
+      own.dispatch('smoke', 'axpy', [p4, x, y], [1]); // y = 9
+      expect(own.uniform([n, 4], 'uf', 'site')).toBe(p2);
+      expect([...(await own.readF32(y))]).toEqual(new Array(n).fill(9));
+    } finally {
+      own.destroy();
+    }
+  });
+
   it('submits every submitEvery dispatches on its own, except inside holdSubmits', async () => {
     const own = await createNodeRuntime({ submitEvery: 2 });
     try {

@@ -116,7 +116,7 @@ export class GpuRuntime {
     this.submitEvery = options.submitEvery ?? (isCpuImplementation(adapter) ? Infinity : SUBMIT_EVERY);
     this.kernels = new KernelRegistry(device, loadShader);
     this.pool = new BufferPool(device);
-    this.uniformCache = new UniformCache(device);
+    this.uniformCache = new UniformCache(device, (b) => this.retire(b));
     this.lost = device.lost.then((info) => {
       const msg = `GPU device lost (${info.reason}): ${info.message || 'no details from the driver'}`;
       this.lostMessage = msg;
@@ -243,10 +243,14 @@ export class GpuRuntime {
     this.pendingUploads.push(buf);
   }
 
-  /** A small uniform buffer from u32/f32/i32 words; `spec` marks each word's type (default u32). */
-  uniform(words: number[], types?: string): GPUBuffer {
-    // Content-addressed and recycled: see uniforms.ts.
-    return this.uniformCache.get(packWords(words, types));
+  /**
+   * A small uniform buffer from u32/f32/i32 words; `types` marks each word's type (default u32).
+   * Content-addressed and recycled (see uniforms.ts); a `slot` names a call site whose words change
+   * every step, which then keeps one buffer rewritten in place (and its bind groups).
+   */
+  uniform(words: number[], types?: string, slot?: string): GPUBuffer {
+    const data = packWords(words, types);
+    return slot === undefined ? this.uniformCache.get(data) : this.uniformCache.slot(slot, data);
   }
 
   // ---- dispatch ------------------------------------------------------------------------

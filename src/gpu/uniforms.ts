@@ -12,11 +12,44 @@
 export class UniformCache {
   private readonly blocks = new Map<string, { buf: GPUBuffer; epoch: number }>();
   private readonly spare = new Map<number, GPUBuffer[]>();
+  private readonly slots = new Map<string, { buf: GPUBuffer; key: string; epoch: number }>();
   private epoch = 0;
-  /** Buffers made (`created`) and recycled blocks rewritten (`rewritten`), for tests and profiling. */
+  /** Buffers made (`created`) and recycled blocks or slots rewritten (`rewritten`), for tests and profiling. */
   readonly stats = { created: 0, rewritten: 0 };
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(
+    private readonly device: GPUDevice,
+    /** Destroys a buffer once the work recorded so far is done (GpuRuntime.retire). */
+    private readonly retire: (buf: GPUBuffer) => void,
+  ) {}
+
+  /**
+   * The buffer of a named call site whose words change from step to step (a dropout key, AdamW's
+   * step): one buffer per slot, rewritten in place when the words change, so the site keeps its
+   * bind groups. Unless the commands not yet submitted read the slot's current words: then the
+   * block comes from `get`. Names only steer reuse; two sites sharing one stay correct.
+   */
+  slot(name: string, data: ArrayBuffer): GPUBuffer {
+    const key = String.fromCharCode(...new Uint16Array(data));
+    const s = this.slots.get(name);
+    if (s && s.key === key) {
+      s.epoch = this.epoch;
+      return s.buf;
+    }
+    if (s && s.epoch === this.epoch) return this.get(data);
+    const size = blockSize(data);
+    if (s && s.buf.size === size) {
+      this.device.queue.writeBuffer(s.buf, 0, data);
+      this.stats.rewritten++;
+      s.key = key;
+      s.epoch = this.epoch;
+      return s.buf;
+    }
+    if (s) this.retire(s.buf);
+    const buf = this.create(data, size);
+    this.slots.set(name, { buf, key, epoch: this.epoch });
+    return buf;
+  }
 
   /** The uniform buffer holding `data` (bytes, a multiple of 4). Never written while in use. */
   get(data: ArrayBuffer): GPUBuffer {
@@ -26,23 +59,30 @@ export class UniformCache {
       hit.epoch = this.epoch;
       return hit.buf;
     }
-    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-    let buf = this.spare.get(size)?.pop();
+    const size = blockSize(data);
+    // Oldest first: blocks are recycled in the order they were made, so the block a call site makes
+    // each step takes the buffer that site had a few steps before, and its bind groups are cached.
+    let buf = this.spare.get(size)?.shift();
     if (buf) {
       this.device.queue.writeBuffer(buf, 0, data);
       this.stats.rewritten++;
     } else {
-      buf = this.device.createBuffer({
-        label: 'params',
-        size,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-        mappedAtCreation: true,
-      });
-      new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
-      buf.unmap();
-      this.stats.created++;
+      buf = this.create(data, size);
     }
     this.blocks.set(key, { buf, epoch: this.epoch });
+    return buf;
+  }
+
+  private create(data: ArrayBuffer, size: number): GPUBuffer {
+    const buf = this.device.createBuffer({
+      label: 'params',
+      size,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
+    buf.unmap();
+    this.stats.created++;
     return buf;
   }
 
@@ -60,11 +100,17 @@ export class UniformCache {
   }
 
   destroy(): void {
+    for (const b of this.slots.values()) b.buf.destroy();
+    this.slots.clear();
     for (const b of this.blocks.values()) b.buf.destroy();
     for (const list of this.spare.values()) list.forEach((b) => b.destroy());
     this.blocks.clear();
     this.spare.clear();
   }
+}
+
+function blockSize(data: ArrayBuffer): number {
+  return Math.max(16, Math.ceil(data.byteLength / 16) * 16);
 }
 
 /**

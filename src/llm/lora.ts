@@ -147,7 +147,7 @@ export class LoraAdapter {
   /** The input gradient dx += dropout(du·A) [T, in] of module m (after `backward` left du), for the frozen linear's backward to add. */
   inputGrad(m: LoraModule, du: GPUBuffer, microStep: number | null): LoraGradEpilogue {
     const d = this.drop('C', m, microStep);
-    return { du, params: m.params, offset: 0, r: m.r, dropout: d && { key: d.key, p: d.p } };
+    return { du, params: m.params, offset: 0, r: m.r, dropout: d && { key: d.key, p: d.p, slot: d.slot } };
   }
 
   /** Zeroes every gradient buffer. */
@@ -188,7 +188,7 @@ export class LoraAdapter {
   /** The fused-dropout spec of one product, or undefined in eval mode / with p = 0. */
   private drop(on: 'A' | 'B' | 'C', m: LoraModule, microStep: number | null) {
     if (microStep === null || this.settings.dropout <= 0) return undefined;
-    return { on, key: dropoutKey(this.settings.seed, microStep, m.layer, m.target), p: this.settings.dropout };
+    return { on, key: dropoutKey(this.settings.seed, microStep, m.layer, m.target), p: this.settings.dropout, slot: `lora.${m.layer}.${m.target}.${on}` };
   }
 }
 

@@ -27,9 +27,10 @@ export interface GemmShape {
   offC?: number;
   /**
    * Fused dropout with the counter RNG (key, probability p): on operand 'A' (A [M,K], not
-   * transposed), 'B' (B [K,N], not transposed) or 'C' (the product, before accumulation).
+   * transposed), 'B' (B [K,N], not transposed) or 'C' (the product, before accumulation). `slot`
+   * names the call site, whose key changes every step (see rt.uniform).
    */
-  dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number };
+  dropout?: { on: 'A' | 'B' | 'C'; key: number; p: number; slot?: string };
   /**
    * Force a kernel (tests): 'scalar' (gemm), 'v4' (gemm_v4, 4×4 tiles), 'v4w' (gemm_v4w, 4×8),
    * 'v4x' (gemm_v4x, 8×8), 'v4n' (4×16) or 'v4m' (16×4). Default on CPU adapters when the shape
@@ -93,7 +94,8 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
     M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,
     d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? dropoutScale(d.p) : 1,
   ];
-  const params = rt.uniform(words, 'uuuuuuuuffuuuuuf');
+  // A call site whose dropout key changes every step keeps one parameter buffer (see rt.uniform).
+  const params = rt.uniform(words, 'uuuuuuuuffuuuuuf', d?.slot && `gemm.${d.slot}`);
   rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w', v4x: 'gemm_v4x', v4n: 'gemm_v4n', v4m: 'gemm_v4m' }[kernel], [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
@@ -112,12 +114,12 @@ function gemmSplitK(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s:
   const scratch = rt.pool.acquire(parts * M * N * 4, 'gemm.splitk');
   const WG = spreadWorkgroup(rt, tiles * parts);
   const [gx, gy] = grid(rt, Math.ceil((tiles * parts) / WG));
-  const partial = rt.uniform([M, N, K, tilesN, gx * WG, tiles, 0, K, 1, 0, s.offA ?? 0, s.offB ?? 0, 0, ...dropWords], 'uuuuuuuuffuuuuuf');
+  const partial = rt.uniform([M, N, K, tilesN, gx * WG, tiles, 0, K, 1, 0, s.offA ?? 0, s.offB ?? 0, 0, ...dropWords], 'uuuuuuuuffuuuuuf', d?.slot && `gemm.split.${d.slot}`);
   const consts = { TA: s.transA ? 1 : 0, TB: s.transB ? 1 : 0, WG, DROP: drop, SPLIT: parts };
   rt.dispatch('gemm', 'gemm', [partial, a, b, scratch], [gx, gy], consts);
   const RWG = spreadWorkgroup(rt, M * N);
   const [rx, ry] = grid(rt, Math.ceil((M * N) / RWG));
-  const reduce = rt.uniform([M, N, K, tilesN, rx * RWG, M * N, 0, K, s.alpha ?? 1, s.beta ?? 0, 0, 0, s.offC ?? 0, ...dropWords], 'uuuuuuuuffuuuuuf');
+  const reduce = rt.uniform([M, N, K, tilesN, rx * RWG, M * N, 0, K, s.alpha ?? 1, s.beta ?? 0, 0, 0, s.offC ?? 0, ...dropWords], 'uuuuuuuuffuuuuuf', d?.slot && `gemm.reduce.${d.slot}`);
   rt.dispatch('gemm', 'gemm_splitk_reduce', [reduce, scratch, undefined, c], [rx, ry], { WG: RWG, DROP: drop, SPLIT: parts });
   rt.pool.release(scratch);
 }

@@ -144,7 +144,8 @@ export class AdamW {
   async step(lr: number, factor?: GradFactor): Promise<void> {
     const t = this.stepCount + 1;
     const f = factor ?? { buffer: this.onesBuffer(), index: 0 };
-    const hyper = this.rt.uniform(adamwUniformWords(this.hyper, lr, t, f.index), 'fffffffu');
+    // Changes every step (t, the bias corrections, a scheduled lr): one slot, rewritten in place.
+    const hyper = this.rt.uniform(adamwUniformWords(this.hyper, lr, t, f.index), 'fffffffu', 'adamw.hyper');
     for (const key of this.store.keys()) {
       const page = await this.store.acquire(key);
       try {

@@ -64,7 +64,8 @@ export interface LoraGradEpilogue {
   params: GPUBuffer;
   offset: number;
   r: number;
-  dropout?: { key: number; p: number };
+  /** `slot` names the call site, whose key changes every step (see rt.uniform). */
+  dropout?: { key: number; p: number; slot?: string };
 }
 
 /** Storage buffers the LoRA-epilogue kernels bind: forward x, W, absmax, y, bias, nested, map, lut, u, B; backward one fewer (no bias). */
@@ -217,7 +218,7 @@ export class Linear4 {
   }
 
   /** `unit`: elements per step of the K loop, 8 (words) or 4 (half-words; KW then counts halves). */
-  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8, lora?: EpilogueWords): GPUBuffer {
+  private params(rt: GpuRuntime, M: number, tilesX: number, tiles: number, gridX: number, flag: boolean, unit: 8 | 4 = 8, lora?: EpilogueWords, slot?: string): GPUBuffer {
     const w = this.weight;
     const nested = w.nested;
     const K = this.K;
@@ -247,6 +248,7 @@ export class Linear4 {
         lora ? lora.threshold : 0,
       ],
       'uuuuuuuuuufuuuufuu',
+      slot,
     );
   }
 
@@ -367,7 +369,7 @@ export class Linear4 {
       const [gx, gy] = grid(rt, Math.ceil(tiles / t.wg));
       const d = lora?.dropout;
       const words = lora && { r: lora.r, offset: lora.offset, scale: d ? dropoutScale(d.p) : 1, key: d?.key ?? 0, threshold: d ? dropoutThreshold(d.p) : 0 };
-      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate, 8, words);
+      const params = this.params(rt, M, tilesX, tiles, gx * t.wg, accumulate, 8, words, d?.slot && `mm4.bwd.${d.slot}`);
       const vec = (t.vec ?? usesCpuKernels(rt)) && N % 4 === 0;
       const entry = lora ? bwdLoraEntry(t.tm, t.tkw, vec) : vec ? bwdvEntry(t.tm, t.tkw) : bwdEntry(t.tm, t.tkw);
       rt.dispatch(MATMUL4_SHADER, entry, [params, ...bindings, ...(lora ? [lora.du, lora.params] : [])], [gx, gy], { WG: t.wg, DQ });
