@@ -15,6 +15,21 @@ function rand(n: number, seed: number): Float32Array {
   return new Float32Array(n).map(() => r() * 2 - 1);
 }
 
+/** Runs s (with dropout) on random operands: matches gemmRef's mask, and the mask changes the result. */
+async function expectDropoutMatches(s: GemmShape, tolerance: number): Promise<void> {
+  const { M, N, K } = s;
+  const a = rand(M * K, 1);
+  const b = rand(K * N, 2);
+  const c0 = rand(M * N, 3);
+  const gc = rt.upload(c0);
+  gemm(rt, rt.upload(a), rt.upload(b), gc, s);
+  const got = await rt.readF32(gc, M * N);
+  const want = gemmRef(a, b, c0, s);
+  const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
+  got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(tolerance));
+  expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+}
+
 describe('gemm (f32, transposes, accumulate)', () => {
   const shapes: Array<[number, number, number]> = [
     [1, 1, 1],
@@ -59,17 +74,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
 
   for (const on of ['A', 'B', 'C'] as const) {
     it(`fused dropout on ${on} matches the reference mask`, async () => {
-      const s: GemmShape = { M: 13, N: 9, K: 21, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel: 'scalar' };
-      const a = rand(13 * 21, 1);
-      const b = rand(21 * 9, 2);
-      const c0 = rand(13 * 9, 3);
-      const gc = rt.upload(c0);
-      gemm(rt, rt.upload(a), rt.upload(b), gc, s);
-      const got = await rt.readF32(gc, 13 * 9);
-      const want = gemmRef(a, b, c0, s);
-      const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
-      got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(3e-5));
-      expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+      await expectDropoutMatches({ M: 13, N: 9, K: 21, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel: 'scalar' }, 3e-5);
     });
   }
 
@@ -113,17 +118,8 @@ describe('gemm (f32, transposes, accumulate)', () => {
 
     for (const on of ['A', 'B', 'C'] as const) {
       it(`fused dropout on ${on} matches the reference mask`, async () => {
-        const s: GemmShape = { M: 13, N: 9, K: 70, alpha: 0.5, beta: 1, dropout: { on, key: 0x1234567, p: 0.3 }, kernel: 'scalar', splitK: 4 };
-        const a = rand(13 * 70, 1);
-        const b = rand(70 * 9, 2);
-        const c0 = rand(13 * 9, 3);
-        const gc = rt.upload(c0);
-        gemm(rt, rt.upload(a), rt.upload(b), gc, s);
-        const got = await rt.readF32(gc, 13 * 9);
-        const want = gemmRef(a, b, c0, s);
-        const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
-        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-4));
-        expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+        const dropout = { on, key: 0x1234567, p: 0.3 };
+        await expectDropoutMatches({ M: 13, N: 9, K: 70, alpha: 0.5, beta: 1, dropout, kernel: 'scalar', splitK: 4 }, 1e-4);
       });
     }
 
@@ -205,17 +201,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
     for (const on of ['A', 'B', 'C'] as const) {
       for (const kernel of ['v4', 'v4w', 'v4x', 'v4n', 'v4m'] as const)
       it(`${kernel}: fused dropout on ${on} matches the reference mask`, async () => {
-        const s: GemmShape = { M: 13, N: 12, K: 20, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel };
-        const a = rand(13 * 20, 1);
-        const b = rand(20 * 12, 2);
-        const c0 = rand(13 * 12, 3);
-        const gc = rt.upload(c0);
-        gemm(rt, rt.upload(a), rt.upload(b), gc, s);
-        const got = await rt.readF32(gc, 13 * 12);
-        const want = gemmRef(a, b, c0, s);
-        const plain = gemmRef(a, b, c0, { ...s, dropout: undefined });
-        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(3e-5));
-        expect(want.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+        await expectDropoutMatches({ M: 13, N: 12, K: 20, alpha: 0.5, beta: 1, dropout: { on, key: 0xabcdef, p: 0.3 }, kernel }, 3e-5);
       });
     }
   });
