@@ -464,7 +464,7 @@ export async function createRuntime(
   return new GpuRuntime(device, reportAdapter(adapter, options.backend ?? 'webgpu'), loadShader, options);
 }
 
-/** Entries kept in the uniform-buffer and bind-group caches (least recently made go first). */
+/** Entries kept in the bind-group cache (least recently made go first). */
 const MAX_CACHED = 4096;
 /** Dispatches per submit on a GPU (see GpuRuntime.submitEvery). */
 const SUBMIT_EVERY = 96;

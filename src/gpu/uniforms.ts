@@ -30,13 +30,13 @@ export class UniformCache {
    * block comes from `get`. Names only steer reuse; two sites sharing one stay correct.
    */
   slot(name: string, data: ArrayBuffer): GPUBuffer {
-    const key = String.fromCharCode(...new Uint16Array(data));
+    const key = keyOf(data);
     const s = this.slots.get(name);
     if (s && s.key === key) {
       s.epoch = this.epoch;
       return s.buf;
     }
-    if (s && s.epoch === this.epoch) return this.get(data);
+    if (s && s.epoch === this.epoch) return this.block(key, data);
     const size = blockSize(data);
     if (s && s.buf.size === size) {
       this.device.queue.writeBuffer(s.buf, 0, data);
@@ -53,7 +53,10 @@ export class UniformCache {
 
   /** The uniform buffer holding `data` (bytes, a multiple of 4). Never written while in use. */
   get(data: ArrayBuffer): GPUBuffer {
-    const key = String.fromCharCode(...new Uint16Array(data));
+    return this.block(keyOf(data), data);
+  }
+
+  private block(key: string, data: ArrayBuffer): GPUBuffer {
     const hit = this.blocks.get(key);
     if (hit) {
       hit.epoch = this.epoch;
@@ -107,6 +110,11 @@ export class UniformCache {
     this.blocks.clear();
     this.spare.clear();
   }
+}
+
+/** A block's words as a string (the cache key). */
+function keyOf(data: ArrayBuffer): string {
+  return String.fromCharCode(...new Uint16Array(data));
 }
 
 function blockSize(data: ArrayBuffer): number {

@@ -15,6 +15,20 @@ function rand(n: number, seed: number): Float32Array {
   return new Float32Array(n).map(() => r() * 2 - 1);
 }
 
+/** Runs s on random operands (seeds of A, B, C): matches gemmRef within K terms' rounding of |a||b| <= 1. */
+async function expectMatchesRef(s: GemmShape, [seedA, seedB, seedC]: [number, number, number]): Promise<void> {
+  const { M, N, K } = s;
+  const a = rand(M * K, seedA);
+  const b = rand(K * N, seedB);
+  const c0 = rand(M * N, seedC);
+  const [ga, gb, gc] = [rt.upload(a), rt.upload(b), rt.upload(c0)];
+  gemm(rt, ga, gb, gc, s);
+  const got = await rt.readF32(gc, M * N);
+  const want = gemmRef(a, b, c0, s);
+  for (let i = 0; i < M * N; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
+  [ga, gb, gc].forEach((x) => x.destroy());
+}
+
 /** Runs s (with dropout) on random operands: matches gemmRef's mask, and the mask changes the result. */
 async function expectDropoutMatches(s: GemmShape, tolerance: number): Promise<void> {
   const { M, N, K } = s;
@@ -42,19 +56,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
-          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'scalar' };
-          const a = rand(M * K, M * 7 + K);
-          const b = rand(K * N, N * 13 + K);
-          const c0 = rand(M * N, 99);
-          const [ga, gb, gc] = [rt.upload(a), rt.upload(b), rt.upload(c0)];
-          gemm(rt, ga, gb, gc, s);
-          const got = await rt.readF32(gc, M * N);
-          const want = gemmRef(a, b, c0, s);
-          // Error bound scaled by sum |a||b| (K terms of magnitude <= 1).
-          for (let i = 0; i < M * N; i++) {
-            expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
-          }
-          [ga, gb, gc].forEach((x) => x.destroy());
+          await expectMatchesRef({ M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'scalar' }, [M * 7 + K, N * 13 + K, 99]);
         });
       }
     }
@@ -89,16 +91,7 @@ describe('gemm (f32, transposes, accumulate)', () => {
     for (const [M, N, K, parts] of cases) {
       for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
         it(`M=${M} N=${N} K=${K} in ${parts} parts, transA=${transA} transB=${transB}, alpha and beta`, async () => {
-          const s: GemmShape = { M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'scalar', splitK: parts };
-          const a = rand(M * K, M * 3 + K);
-          const b = rand(K * N, N * 5 + K);
-          const c0 = rand(M * N, 7);
-          const [ga, gb, gc] = [rt.upload(a), rt.upload(b), rt.upload(c0)];
-          gemm(rt, ga, gb, gc, s);
-          const got = await rt.readF32(gc, M * N);
-          const want = gemmRef(a, b, c0, s);
-          for (let i = 0; i < M * N; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * (K + 1));
-          [ga, gb, gc].forEach((x) => x.destroy());
+          await expectMatchesRef({ M, N, K, transA, transB, alpha: 0.75, beta: 1, kernel: 'scalar', splitK: parts }, [M * 3 + K, N * 5 + K, 7]);
         });
       }
     }

@@ -90,38 +90,53 @@ export function gemm(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s
   }
   const WG = spreadWorkgroup(rt, tiles);
   const [gx, gy] = grid(rt, Math.ceil(tiles / WG));
-  const words = [
-    M, N, K, tilesN, gx * WG, tiles, 0, K, s.alpha ?? 1, s.beta ?? 0, s.offA ?? 0, s.offB ?? 0, s.offC ?? 0,
-    d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? dropoutScale(d.p) : 1,
-  ];
-  // A call site whose dropout key changes every step keeps one parameter buffer (see rt.uniform).
-  const params = rt.uniform(words, 'uuuuuuuuffuuuuuf', d?.slot && `gemm.${d.slot}`);
+  const params = gemmParams(rt, s, { tilesN, gridX: gx * WG, tiles, alpha: s.alpha ?? 1, beta: s.beta ?? 0, offC: s.offC ?? 0 }, 'gemm');
   rt.dispatch('gemm', { scalar: 'gemm', v4: 'gemm_v4', v4w: 'gemm_v4w', v4x: 'gemm_v4x', v4n: 'gemm_v4n', v4m: 'gemm_v4m' }[kernel], [params, a, b, c], [gx, gy], {
     TA: s.transA ? 1 : 0,
     TB: s.transB ? 1 : 0,
     WG,
-    DROP: d ? { A: 1, B: 2, C: 3 }[d.on] : 0,
+    DROP: dropCode(s),
     ...(vec ? { C4: N % 4 === 0 && (s.offC ?? 0) % 4 === 0 ? 1 : 0 } : {}),
   });
 }
 
 /** The scalar kernel over `parts` slices of K into a scratch buffer, then gemm_splitk_reduce into C. */
 function gemmSplitK(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s: GemmShape, tiles: number, tilesN: number, parts: number): void {
-  const { M, N, K } = s;
-  const d = s.dropout;
-  const drop = d ? { A: 1, B: 2, C: 3 }[d.on] : 0;
-  const dropWords = [d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? dropoutScale(d.p) : 1];
+  const { M, N } = s;
+  const DROP = dropCode(s);
   const scratch = rt.pool.acquire(parts * M * N * 4, 'gemm.splitk');
   const WG = spreadWorkgroup(rt, tiles * parts);
   const [gx, gy] = grid(rt, Math.ceil((tiles * parts) / WG));
-  const partial = rt.uniform([M, N, K, tilesN, gx * WG, tiles, 0, K, 1, 0, s.offA ?? 0, s.offB ?? 0, 0, ...dropWords], 'uuuuuuuuffuuuuuf', d?.slot && `gemm.split.${d.slot}`);
-  const consts = { TA: s.transA ? 1 : 0, TB: s.transB ? 1 : 0, WG, DROP: drop, SPLIT: parts };
-  rt.dispatch('gemm', 'gemm', [partial, a, b, scratch], [gx, gy], consts);
+  const partial = gemmParams(rt, s, { tilesN, gridX: gx * WG, tiles, alpha: 1, beta: 0, offC: 0 }, 'gemm.split');
+  rt.dispatch('gemm', 'gemm', [partial, a, b, scratch], [gx, gy], { TA: s.transA ? 1 : 0, TB: s.transB ? 1 : 0, WG, DROP, SPLIT: parts });
   const RWG = spreadWorkgroup(rt, M * N);
   const [rx, ry] = grid(rt, Math.ceil((M * N) / RWG));
-  const reduce = rt.uniform([M, N, K, tilesN, rx * RWG, M * N, 0, K, s.alpha ?? 1, s.beta ?? 0, 0, 0, s.offC ?? 0, ...dropWords], 'uuuuuuuuffuuuuuf', d?.slot && `gemm.reduce.${d.slot}`);
-  rt.dispatch('gemm', 'gemm_splitk_reduce', [reduce, scratch, undefined, c], [rx, ry], { WG: RWG, DROP: drop, SPLIT: parts });
+  const reduce = gemmParams(rt, s, { tilesN, gridX: rx * RWG, tiles: M * N, alpha: s.alpha ?? 1, beta: s.beta ?? 0, offC: s.offC ?? 0 }, 'gemm.reduce');
+  rt.dispatch('gemm', 'gemm_splitk_reduce', [reduce, scratch, undefined, c], [rx, ry], { WG: RWG, DROP, SPLIT: parts });
   rt.pool.release(scratch);
+}
+
+/**
+ * gemm.wgsl's Params block for one dispatch of `s` (every entry reads the same layout). A call
+ * site whose dropout key changes every step keeps one buffer per dispatch kind (see rt.uniform).
+ */
+function gemmParams(
+  rt: GpuRuntime,
+  s: GemmShape,
+  w: { tilesN: number; gridX: number; tiles: number; alpha: number; beta: number; offC: number },
+  kind: string,
+): GPUBuffer {
+  const d = s.dropout;
+  const words = [
+    s.M, s.N, s.K, w.tilesN, w.gridX, w.tiles, 0, s.K, w.alpha, w.beta, s.offA ?? 0, s.offB ?? 0, w.offC,
+    d ? d.key >>> 0 : 0, d ? dropoutThreshold(d.p) : 0, d ? dropoutScale(d.p) : 1,
+  ];
+  return rt.uniform(words, 'uuuuuuuuffuuuuuf', d?.slot && `${kind}.${d.slot}`);
+}
+
+/** The DROP override: which operand the fused dropout masks (0: none). */
+function dropCode(s: GemmShape): number {
+  return s.dropout ? { A: 1, B: 2, C: 3 }[s.dropout.on] : 0;
 }
 
 /**
