@@ -73,7 +73,7 @@ export async function benchPaging(rt: GpuRuntime, opts: PagingBenchOptions): Pro
       const msPlain = median(t.plain);
       const msPaged = median(t.paged);
       const ratio = msPaged / msPlain;
-      const per = (k: 'pagesIn' | 'pagesOut' | 'bytesIn' | 'bytesOut' | 'waitMs') => Math.round(((after[k] - before[k]) / steps) * 100) / 100;
+      const per = (k: 'pagesIn' | 'pagesOut' | 'bytesIn' | 'bytesOut' | 'waitMs' | 'buffersMade') => Math.round(((after[k] - before[k]) / steps) * 100) / 100;
       const shape = `B=${cs.B} S=${cs.S} r=${cs.rank}`;
       out.push({ name: `training step, optimizer state resident, ${cs.name}`, shape, ms: msPlain, timing: 'wall', minMs: Math.min(...t.plain), maxMs: Math.max(...t.plain) });
       out.push({
@@ -96,6 +96,7 @@ export async function benchPaging(rt: GpuRuntime, opts: PagingBenchOptions): Pro
           bytesInPerStep: per('bytesIn'),
           bytesOutPerStep: per('bytesOut'),
           waitMsPerStep: per('waitMs'),
+          buffersMadePerStep: per('buffersMade'),
         },
       });
     } finally {

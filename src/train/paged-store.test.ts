@@ -1,7 +1,7 @@
 // Paged optimizer state: training a tiny random Llama with Adam m/v paged to a store under a GPU budget
 // smaller than the optimizer state gives the same adapter and the same m/v, bit for bit, as training with
 // everything resident (both sweep orders: zigzag, and fixed, which exercises the other write-back path);
-// pages really move and the statistics say so.
+// pages really move and the statistics say so; evicted pages' buffers are reused.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '../gpu/node.ts';
@@ -52,7 +52,13 @@ async function train(paged?: { budget: number; order: 'zigzag' | 'fixed' }) {
   }
   const trainer = new Trainer(rt, model, lora, OPTIM, store);
   const losses: number[] = [];
-  for (let s = 0; s < OPTIM.totalSteps; s++) losses.push((await trainer.trainStep(batches(s))).loss);
+  const made: number[] = [];
+  const pagesIn: number[] = [];
+  for (let s = 0; s < OPTIM.totalSteps; s++) {
+    losses.push((await trainer.trainStep(batches(s))).loss);
+    made.push(store?.stats.buffersMade ?? 0);
+    pagesIn.push(store?.stats.pagesIn ?? 0);
+  }
   const params: Uint8Array[] = [];
   const state: Uint8Array[] = [];
   for (const m of lora.modules.values()) {
@@ -65,7 +71,7 @@ async function train(paged?: { budget: number; order: 'zigzag' | 'fixed' }) {
   trainer.destroy();
   await store?.clear();
   lora.destroy();
-  return { losses, params, state, stats, stateBytes };
+  return { losses, params, state, stats, stateBytes, made, pagesIn };
 }
 
 async function readState(store: OptimizerStore, key: string) {
@@ -86,7 +92,7 @@ describe('PagedOptimizerStore', () => {
     for (const order of ['zigzag', 'fixed'] as const) {
       const got = await train({ budget, order });
       const s = got.stats!;
-      console.log(`${order}: budget ${budget} of ${ref.stateBytes} bytes; pages in ${s.pagesIn} out ${s.pagesOut}, ${s.bytesIn} B in, ${s.bytesOut} B out, waited ${s.waitMs.toFixed(1)} ms`);
+      console.log(`${order}: budget ${budget} of ${ref.stateBytes} bytes; pages in ${s.pagesIn} out ${s.pagesOut}, ${s.bytesIn} B in, ${s.bytesOut} B out, waited ${s.waitMs.toFixed(1)} ms; buffers made after each step ${got.made.join(', ')}`);
       expect(got.losses).toEqual(ref.losses);
       expect(same(got.params, ref.params)).toBe(true);
       expect(same(got.state, ref.state)).toBe(true);
@@ -95,9 +101,27 @@ describe('PagedOptimizerStore', () => {
       expect(s.bytesIn).toBeGreaterThan(0);
       expect(s.peakResidentBytes).toBeLessThanOrEqual(budget);
       pagesIn[order] = s.pagesIn;
+      // Evicted pages' buffers (and write-back staging) are reused: after the first steps, far fewer
+      // buffers are made than pages come in (making new ones took two per page and one per batch).
+      const last = got.made.length - 1;
+      expect(got.made[last]! - got.made[1]!).toBeLessThan((got.pagesIn[last]! - got.pagesIn[1]!) / 2);
     }
     // A fixed order misses every page every step under LRU; zigzag only the pages beyond the budget.
     expect(pagesIn.zigzag).toBeLessThan(pagesIn.fixed!);
+  });
+
+  it('stays bit-identical under a budget of one page or little more (pages move into larger pooled buffers)', async () => {
+    const ref = await train();
+    const lora = LoraAdapter.init(rt, config, { r: 4, alpha: 8, dropout: 0.1, useRslora: false, targetModules: LORA_TARGETS, seed: 5 });
+    const sizes = [...lora.modules.values()].map((m) => m.size * 8);
+    lora.destroy();
+    for (const budget of [Math.max(...sizes), Math.max(...sizes) + Math.min(...sizes) - 8]) {
+      const got = await train({ budget, order: 'zigzag' });
+      expect(got.losses).toEqual(ref.losses);
+      expect(same(got.params, ref.params)).toBe(true);
+      expect(same(got.state, ref.state)).toBe(true);
+      expect(got.stats!.peakResidentBytes).toBeLessThanOrEqual(budget);
+    }
   });
 
   it('refuses a budget smaller than one page, naming the page', () => {

@@ -19,6 +19,11 @@
 //   (room for the current page and the next pages to come, one staging buffer per batch).
 // - Reads ahead: acquiring a page starts the store reads of the next pages not resident, and the end of
 //   a sweep starts those of the next sweep's first pages, so they overlap the next forward/backward.
+// - Buffers are reused, not remade: an evicted page's m and v buffers stay in a pool (counted against
+//   the budget) and the next page of the same size is written into them with queue.writeBuffer, once
+//   the write-back copy out of them is submitted (a page evicted inside the runtime's stream flushes
+//   it first); staging buffers of write-backs are pooled too. A steady paged step creates no buffers
+//   (creating one is a driver allocation: ~0.25 ms each on NVIDIA's Vulkan driver).
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { ByteStore } from '../storage/store.ts';
@@ -36,8 +41,11 @@ export interface PagingStats {
   readMs: number;
   writeMs: number;
   budget: number;
+  /** Bytes of m/v buffers held on the GPU: resident pages and pooled buffers awaiting reuse. */
   residentBytes: number;
   peakResidentBytes: number;
+  /** GPU buffers the store created (m/v and write-back staging); reused ones are not counted. */
+  buffersMade: number;
 }
 
 export interface PagedStoreOptions {
@@ -78,6 +86,20 @@ interface Deferred {
   start: () => void;
 }
 
+/** An m or v buffer of an evicted page, kept for the next page of its size. */
+interface Pooled {
+  buf: GPUBuffer;
+  size: number;
+  /** rt.submits when its write-back copy was recorded in the runtime's stream (-1: already submitted). */
+  mark: number;
+}
+
+/** Least recently used pages searched for a victim of the size of a page coming in. */
+const MATCH_WINDOW = 8;
+
+/** Most idle write-back staging buffers kept (a step of a paged run has a few write-back batches in flight); together they stay within twice the budget. */
+const STAGING_KEPT = 8;
+
 export class PagedOptimizerStore implements OptimizerStore {
   readonly budget: number;
   private readonly pages = new Map<string, Page>();
@@ -97,6 +119,12 @@ export class PagedOptimizerStore implements OptimizerStore {
   private readonly prefetched = new Map<string, Promise<Uint8Array | null>>();
   private readonly puts = new Map<string, Promise<void>>();
   private deferred: Deferred[] = [];
+  /** Evicted pages' buffers, oldest first; their bytes stay counted in `resident`. */
+  private pool: Pooled[] = [];
+  private pooledBytes = 0;
+  private destroyed = false;
+  /** Idle MAP_READ staging buffers of earlier write-backs. */
+  private staging: GPUBuffer[] = [];
   private failure: Error | null = null;
   private readonly s: PagingStats;
 
@@ -110,7 +138,7 @@ export class PagedOptimizerStore implements OptimizerStore {
     if (!(this.budget > 0)) throw new Error(`paged optimizer store: the GPU budget must be positive, got ${this.budget}`);
     this.depth = Math.max(0, opts.prefetch ?? 2);
     this.zigzag = (opts.order ?? 'zigzag') === 'zigzag';
-    this.s = { pagesIn: 0, pagesOut: 0, bytesIn: 0, bytesOut: 0, waitMs: 0, readMs: 0, writeMs: 0, budget: this.budget, residentBytes: 0, peakResidentBytes: 0 };
+    this.s = { pagesIn: 0, pagesOut: 0, bytesIn: 0, bytesOut: 0, waitMs: 0, readMs: 0, writeMs: 0, budget: this.budget, residentBytes: 0, peakResidentBytes: 0, buffersMade: 0 };
   }
 
   /** Adds a page over the model's params and grads buffers (not owned); m and v start at zero. */
@@ -158,18 +186,21 @@ export class PagedOptimizerStore implements OptimizerStore {
       const bytes = await this.fetch(p);
       this.prefetched.delete(key);
       const n = p.length;
+      const m = this.pageBuffer(n * 4, `${key}.m`, n * 4);
+      const v = this.pageBuffer(n * 4, `${key}.v`, 0);
       if (bytes) {
-        p.gpu = {
-          m: this.rt.upload(new Uint8Array(bytes.buffer, bytes.byteOffset, n * 4), `${key}.m`),
-          v: this.rt.upload(new Uint8Array(bytes.buffer, bytes.byteOffset + n * 4, n * 4), `${key}.v`),
-        };
+        this.rt.device.queue.writeBuffer(m.buf, 0, bytes as Uint8Array<ArrayBuffer>, 0, n * 4);
+        this.rt.device.queue.writeBuffer(v.buf, 0, bytes as Uint8Array<ArrayBuffer>, n * 4, n * 4);
+      } else {
+        const zeros = new Uint8Array(n * 4);
+        if (m.reused) this.rt.device.queue.writeBuffer(m.buf, 0, zeros);
+        if (v.reused) this.rt.device.queue.writeBuffer(v.buf, 0, zeros);
+      }
+      p.gpu = { m: m.buf, v: v.buf };
+      if (bytes) {
         this.s.pagesIn++;
         this.s.bytesIn += p.bytes;
-      } else {
-        p.gpu = { m: this.rt.create(n * 4, `${key}.m`), v: this.rt.create(n * 4, `${key}.v`) };
       }
-      this.resident += p.bytes;
-      this.s.peakResidentBytes = Math.max(this.s.peakResidentBytes, this.resident);
       this.s.waitMs += now() - t0;
     }
     p.lastUse = ++this.clock;
@@ -233,14 +264,18 @@ export class PagedOptimizerStore implements OptimizerStore {
     this.throwIfFailed();
   }
 
-  /** Frees the GPU buffers of resident pages (after the last step's work has completed). */
+  /** Frees the GPU buffers of resident pages and pooled ones (after the last step's work has completed). */
   destroy(): void {
     this.startDeferred();
+    this.destroyed = true;
     for (const p of this.pages.values()) {
       p.gpu?.m.destroy();
       p.gpu?.v.destroy();
       p.gpu = null;
     }
+    for (const e of this.pool.splice(0)) e.buf.destroy();
+    for (const b of this.staging.splice(0)) b.destroy();
+    this.pooledBytes = 0;
     this.resident = 0;
   }
 
@@ -288,11 +323,17 @@ export class PagedOptimizerStore implements OptimizerStore {
 
   /** Evicts LRU pages so that `p` fits, and if possible the pages read ahead after it. */
   private makeRoom(p: Page): void {
-    const free = () => this.budget - this.resident;
+    const free = () => this.budget - this.resident + this.pooledBytes;
     if (p.bytes <= free()) return;
     const next = this.position.get(p.key)! + 1;
+    const incoming = [p];
     let want = p.bytes;
-    for (const q of this.upcoming(next, this.depth)) if (want + q.bytes <= this.budget) want += q.bytes;
+    for (const q of this.upcoming(next, this.depth)) {
+      if (want + q.bytes <= this.budget) {
+        incoming.push(q);
+        want += q.bytes;
+      }
+    }
     // Resident pages coming up soon are kept while others can go.
     const soon = new Set<string>();
     for (let i = next; i < Math.min(this.order.length, next + this.depth + 1); i++) soon.add(this.order[i]!);
@@ -301,10 +342,29 @@ export class PagedOptimizerStore implements OptimizerStore {
       .sort((a, b) => Number(soon.has(a.key)) - Number(soon.has(b.key)) || a.lastUse - b.lastUse);
     const victims: Page[] = [];
     let room = free();
+    // A page coming in takes pooled buffers of its size, or those of a victim of its size from among
+    // the least recently used few, so buffers are reused as they are, not freed and made again.
+    const pooled = new Map<number, number>();
+    for (const e of this.pool) pooled.set(e.size, (pooled.get(e.size) ?? 0) + 1);
+    const window = candidates.filter((q) => !soon.has(q.key)).slice(0, MATCH_WINDOW);
+    for (const q of incoming) {
+      if (room >= want) break;
+      const have = pooled.get(q.length * 4) ?? 0;
+      if (have >= 2) {
+        pooled.set(q.length * 4, have - 2);
+        continue;
+      }
+      const match = window.find((c) => held(c) === q.bytes && !victims.includes(c));
+      if (match) {
+        victims.push(match);
+        room += held(match);
+      }
+    }
     for (const q of candidates) {
+      if (victims.includes(q)) continue;
       if (room >= want || (room >= p.bytes && soon.has(q.key))) break;
       victims.push(q);
-      room += q.bytes;
+      room += held(q);
     }
     if (room < p.bytes) throw new Error(`paged optimizer store: no room for page "${p.key}" (${p.bytes} bytes) within ${this.budget} bytes`);
     // Pages updated in this sweep are referenced by unsubmitted work: copy them in the runtime's stream.
@@ -314,10 +374,69 @@ export class PagedOptimizerStore implements OptimizerStore {
     if (idle.length) this.evict(idle, false);
   }
 
-  /** Copies the victims' m/v into one staging buffer, frees their GPU buffers, and stores the bytes. */
+  /**
+   * An m or v buffer of `size` bytes for a page coming in (`later` bytes more to follow for it): a
+   * pooled one of that size, else the smallest larger one the budget leaves room for (after
+   * submitting the runtime's stream if its write-back copy is still recorded there), else a new one,
+   * for which pooled buffers are freed while the budget needs it (makeRoom made sure it can).
+   */
+  private pageBuffer(size: number, label: string, later: number): { buf: GPUBuffer; reused: boolean } {
+    // The pooled buffer of that size, else the smallest larger one (it stays counted at its size).
+    let i = this.pool.findIndex((e) => e.size === size);
+    if (i < 0) {
+      const spare = this.budget - this.resident + this.pooledBytes - later; // what may go to this one
+      for (let j = 0; j < this.pool.length; j++) {
+        const e = this.pool[j]!;
+        if (e.size > size && e.size <= spare && (i < 0 || e.size < this.pool[i]!.size)) i = j;
+      }
+    }
+    if (i >= 0) {
+      const [e] = this.pool.splice(i, 1);
+      this.pooledBytes -= e!.size;
+      if (e!.mark >= this.rt.submits) this.startDeferred();
+      return { buf: e!.buf, reused: true };
+    }
+    while (this.budget - this.resident < size && this.pool.length) this.dropPooled(this.pool.shift()!);
+    if (this.budget - this.resident < size) throw new Error(`paged optimizer store: no room for ${label} (${size} bytes) within ${this.budget} bytes`);
+    this.resident += size;
+    this.s.peakResidentBytes = Math.max(this.s.peakResidentBytes, this.resident);
+    this.s.buffersMade++;
+    return { buf: this.rt.create(size, label), reused: false };
+  }
+
+  private dropPooled(e: Pooled): void {
+    this.pooledBytes -= e.size;
+    this.resident -= e.size;
+    if (e.mark >= this.rt.submits) this.rt.retire(e.buf); // destroyed once the stream holding its copy ran
+    else e.buf.destroy(); // its copy is submitted: WebGPU frees it after that work
+  }
+
+  /** An idle MAP_READ staging buffer of at least `size` bytes, or a new one. */
+  private stagingBuffer(size: number): GPUBuffer {
+    let i = -1; // the smallest that fits
+    this.staging.forEach((b, j) => {
+      if (b.size >= size && (i < 0 || b.size < this.staging[i]!.size)) i = j;
+    });
+    if (i >= 0) return this.staging.splice(i, 1)[0]!;
+    this.s.buffersMade++;
+    return this.rt.device.createBuffer({ label: 'paging.writeback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Keeps an unmapped staging buffer for the next write-back (the largest few). */
+  private keepStaging(b: GPUBuffer): void {
+    if (this.destroyed) return b.destroy();
+    this.staging.push(b);
+    this.staging.sort((a, c) => c.size - a.size);
+    let bytes = 0;
+    const keep = this.staging.filter((x, i) => i < STAGING_KEPT && (bytes += x.size) <= 2 * this.budget);
+    for (const x of this.staging) if (!keep.includes(x)) x.destroy();
+    this.staging = keep;
+  }
+
+  /** Copies the victims' m/v into one staging buffer, pools their GPU buffers, and stores the bytes. */
   private evict(victims: Page[], inStream: boolean): void {
     const total = victims.reduce((n, q) => n + q.bytes, 0);
-    const staging = this.rt.device.createBuffer({ label: 'paging.writeback', size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.stagingBuffer(total);
     const enc = inStream ? null : this.rt.device.createCommandEncoder({ label: 'paging.writeback' });
     const offsets: number[] = [];
     const freed: GPUBuffer[] = [];
@@ -334,7 +453,6 @@ export class PagedOptimizerStore implements OptimizerStore {
       }
       freed.push(m, v);
       q.gpu = null;
-      this.resident -= q.bytes;
       offsets.push(off);
       off += q.bytes;
     }
@@ -343,23 +461,25 @@ export class PagedOptimizerStore implements OptimizerStore {
     let begun = 0;
     const mapped = go.then(async () => {
       begun = now();
-      await staging.mapAsync(GPUMapMode.READ);
-      const all = new Uint8Array(staging.getMappedRange().slice(0));
+      await staging.mapAsync(GPUMapMode.READ, 0, total);
+      const all = new Uint8Array(staging.getMappedRange(0, total).slice(0));
       staging.unmap();
       return all;
     });
     mapped.then(
-      () => staging.destroy(),
+      () => this.keepStaging(staging),
       () => staging.destroy(),
     );
-    if (enc) {
-      this.rt.device.queue.submit([enc.finish()]);
-      for (const b of freed) b.destroy(); // after submit: WebGPU frees them once the copies ran
-      start();
-    } else {
-      for (const b of freed) this.rt.retire(b); // destroyed after the step's submit completes
-      this.deferred.push({ start });
+    if (enc) this.rt.device.queue.submit([enc.finish()]);
+    // The victims' buffers wait in the pool for the next pages; the ones whose copy is recorded in
+    // the runtime's stream are written again only after that stream is submitted (pageBuffer).
+    const mark = enc ? -1 : this.rt.submits;
+    for (const buf of freed) {
+      this.pool.push({ buf, size: buf.size, mark });
+      this.pooledBytes += buf.size;
     }
+    if (enc) start();
+    else this.deferred.push({ start });
     const stored = victims.map((q, i) => this.writeBack(q, mapped.then((all) => all.subarray(offsets[i]!, offsets[i]! + q.bytes))));
     void Promise.all(stored).then(() => (this.s.writeMs += now() - begun));
     this.s.pagesOut += victims.length;
@@ -412,6 +532,11 @@ export class PagedOptimizerStore implements OptimizerStore {
     this.s.readMs += now() - t0;
     return b;
   }
+}
+
+/** Bytes of a resident page's m and v buffers (a page may sit in larger pooled buffers than it needs). */
+function held(p: Page): number {
+  return p.gpu ? p.gpu.m.size + p.gpu.v.size : 0;
 }
 
 function now(): number {
