@@ -23,7 +23,8 @@
 //   the budget) and the next page of the same size is written into them with queue.writeBuffer, once
 //   the write-back copy out of them is submitted (a page evicted inside the runtime's stream flushes
 //   it first); staging buffers of write-backs are pooled too. A steady paged step creates no buffers
-//   (creating one is a driver allocation: ~0.25 ms each on NVIDIA's Vulkan driver).
+//   (each new buffer is a driver allocation; NVIDIA's Vulkan driver took ~0.25 ms for each small
+//   uniform buffer, and page buffers are larger).
 
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { ByteStore } from '../storage/store.ts';
@@ -121,7 +122,6 @@ export class PagedOptimizerStore implements OptimizerStore {
   private deferred: Deferred[] = [];
   /** Evicted pages' buffers, oldest first; their bytes stay counted in `resident`. */
   private pool: Pooled[] = [];
-  private pooledBytes = 0;
   private destroyed = false;
   /** Idle MAP_READ staging buffers of earlier write-backs. */
   private staging: GPUBuffer[] = [];
@@ -191,16 +191,15 @@ export class PagedOptimizerStore implements OptimizerStore {
       if (bytes) {
         this.rt.device.queue.writeBuffer(m.buf, 0, bytes as Uint8Array<ArrayBuffer>, 0, n * 4);
         this.rt.device.queue.writeBuffer(v.buf, 0, bytes as Uint8Array<ArrayBuffer>, n * 4, n * 4);
+        this.s.pagesIn++;
+        this.s.bytesIn += p.bytes;
       } else {
+        // Never stored: m = v = 0 (new buffers start zeroed).
         const zeros = new Uint8Array(n * 4);
         if (m.reused) this.rt.device.queue.writeBuffer(m.buf, 0, zeros);
         if (v.reused) this.rt.device.queue.writeBuffer(v.buf, 0, zeros);
       }
       p.gpu = { m: m.buf, v: v.buf };
-      if (bytes) {
-        this.s.pagesIn++;
-        this.s.bytesIn += p.bytes;
-      }
       this.s.waitMs += now() - t0;
     }
     p.lastUse = ++this.clock;
@@ -275,7 +274,6 @@ export class PagedOptimizerStore implements OptimizerStore {
     }
     for (const e of this.pool.splice(0)) e.buf.destroy();
     for (const b of this.staging.splice(0)) b.destroy();
-    this.pooledBytes = 0;
     this.resident = 0;
   }
 
@@ -287,6 +285,15 @@ export class PagedOptimizerStore implements OptimizerStore {
   }
 
   // ---- internals ---------------------------------------------------------------------------
+
+  private get pooledBytes(): number {
+    return this.pool.reduce((n, e) => n + e.size, 0);
+  }
+
+  /** Whether a pooled buffer's write-back copy is still recorded in the runtime's unsubmitted stream. */
+  private unsubmitted(e: Pooled): boolean {
+    return e.mark >= this.rt.submits;
+  }
 
   private page(key: string): Page {
     const p = this.pages.get(key);
@@ -381,19 +388,13 @@ export class PagedOptimizerStore implements OptimizerStore {
    * for which pooled buffers are freed while the budget needs it (makeRoom made sure it can).
    */
   private pageBuffer(size: number, label: string, later: number): { buf: GPUBuffer; reused: boolean } {
-    // The pooled buffer of that size, else the smallest larger one (it stays counted at its size).
-    let i = this.pool.findIndex((e) => e.size === size);
-    if (i < 0) {
-      const spare = this.budget - this.resident + this.pooledBytes - later; // what may go to this one
-      for (let j = 0; j < this.pool.length; j++) {
-        const e = this.pool[j]!;
-        if (e.size > size && e.size <= spare && (i < 0 || e.size < this.pool[i]!.size)) i = j;
-      }
-    }
+    // The pooled buffer of that size, else the smallest larger one within what may go to this one
+    // (it stays counted at its size).
+    const spare = this.budget - this.resident + this.pooledBytes - later;
+    const i = smallestFit(this.pool, size, (e) => e.size === size || e.size <= spare);
     if (i >= 0) {
       const [e] = this.pool.splice(i, 1);
-      this.pooledBytes -= e!.size;
-      if (e!.mark >= this.rt.submits) this.startDeferred();
+      if (this.unsubmitted(e!)) this.startDeferred();
       return { buf: e!.buf, reused: true };
     }
     while (this.budget - this.resident < size && this.pool.length) this.dropPooled(this.pool.shift()!);
@@ -405,18 +406,14 @@ export class PagedOptimizerStore implements OptimizerStore {
   }
 
   private dropPooled(e: Pooled): void {
-    this.pooledBytes -= e.size;
     this.resident -= e.size;
-    if (e.mark >= this.rt.submits) this.rt.retire(e.buf); // destroyed once the stream holding its copy ran
+    if (this.unsubmitted(e)) this.rt.retire(e.buf); // destroyed once the stream holding its copy ran
     else e.buf.destroy(); // its copy is submitted: WebGPU frees it after that work
   }
 
   /** An idle MAP_READ staging buffer of at least `size` bytes, or a new one. */
   private stagingBuffer(size: number): GPUBuffer {
-    let i = -1; // the smallest that fits
-    this.staging.forEach((b, j) => {
-      if (b.size >= size && (i < 0 || b.size < this.staging[i]!.size)) i = j;
-    });
+    const i = smallestFit(this.staging, size);
     if (i >= 0) return this.staging.splice(i, 1)[0]!;
     this.s.buffersMade++;
     return this.rt.device.createBuffer({ label: 'paging.writeback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -474,10 +471,7 @@ export class PagedOptimizerStore implements OptimizerStore {
     // The victims' buffers wait in the pool for the next pages; the ones whose copy is recorded in
     // the runtime's stream are written again only after that stream is submitted (pageBuffer).
     const mark = enc ? -1 : this.rt.submits;
-    for (const buf of freed) {
-      this.pool.push({ buf, size: buf.size, mark });
-      this.pooledBytes += buf.size;
-    }
+    for (const buf of freed) this.pool.push({ buf, size: buf.size, mark });
     if (enc) start();
     else this.deferred.push({ start });
     const stored = victims.map((q, i) => this.writeBack(q, mapped.then((all) => all.subarray(offsets[i]!, offsets[i]! + q.bytes))));
@@ -532,6 +526,15 @@ export class PagedOptimizerStore implements OptimizerStore {
     this.s.readMs += now() - t0;
     return b;
   }
+}
+
+/** Index of the smallest item of at least `size` bytes that `ok` allows (the first of equals), or -1. */
+function smallestFit<T extends { size: number }>(items: T[], size: number, ok: (x: T) => boolean = () => true): number {
+  let best = -1;
+  items.forEach((x, i) => {
+    if (x.size >= size && ok(x) && (best < 0 || x.size < items[best]!.size)) best = i;
+  });
+  return best;
 }
 
 /** Bytes of a resident page's m and v buffers (a page may sit in larger pooled buffers than it needs). */
