@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -103,7 +103,7 @@ describe('qlora CLI', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'qlora-train-'));
     const data = join(tmp, 'data.jsonl');
     writeFileSync(data, ['Once upon a time there was a cat.', 'The cat sat on a mat and was happy.', 'A dog ran in the park with a ball.', 'Lily liked to read books in the sun.']
-      .map((text) => JSON.stringify({ text })).join('\n') + '\n');
+      .map((text) => JSON.stringify({ text })).join('\n') + '\n{"text": "cut off\n{"txt": "a typo"}\n');
     const out = join(tmp, 'adapter');
     const t = await qlora('train', dir, '--data', data, '--out', out, '--steps', '2', '--rank', '4', '--alpha', '8', '--seq-len', '32',
       '--batch-size', '2', '--eval-split', '1', '--targets', 'q_proj,v_proj', '--lr', '1e-2', '--warmup', '0', '--all-tokens');
@@ -112,6 +112,14 @@ describe('qlora CLI', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^step 1\/2  loss \d+\.\d{4}  lr 1\.000e-2  grad-norm \d+\.\d{4}  tok\/s \d+\.\d$/);
     expect(lines[1]).toMatch(/^step 2\/2 .* eval \d+\.\d{4}$/);
+    // The two bad rows are skipped and said, each with its line and what was expected.
+    expect(t.stderr).toMatch(/^data: skipped 2 rows \(invalid JSON 1, missing field 1\); --strict stops at the first instead$/m);
+    expect(t.stderr).toMatch(/^ {2}data\.jsonl line 5: invalid JSON \(expected one JSON object per line\)/m);
+    expect(t.stderr).toMatch(/^ {2}data\.jsonl line 6: missing field "text" \(expected a string\)$/m);
+    const strict = await qlora('train', dir, '--data', data, '--out', join(tmp, 'strict'), '--steps', '1', '--strict');
+    expect(strict.code).toBe(1);
+    expect(strict.stderr.trim()).toMatch(/^qlora: data\.jsonl line 5: invalid JSON/);
+    expect(existsSync(join(tmp, 'strict'))).toBe(false);
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
     expect(cfg).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'stories260K' });
 

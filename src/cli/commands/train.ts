@@ -11,6 +11,7 @@ import { CliError, choice, formatBytes, num, type Command } from '../args.ts';
 import { dataSource, loadModelTokenizer } from './data.ts';
 import { prepareData } from '../../data/pipeline.ts';
 import { parseFormatName } from '../../data/formats.ts';
+import type { SkipSummary } from '../../data/errors.ts';
 import { makeLoraConfig, LoraConfigError, LORA_MODULES, type LoraModule } from '../../train/lora-config.ts';
 import { makeTrainConfig, SCHEDULE_KINDS, TrainConfigError, type ScheduleKind } from '../../train/train-config.ts';
 import { LoraAdapter } from '../../llm/lora.ts';
@@ -27,7 +28,7 @@ export const TRAIN_USAGE =
   'qlora train <model-dir> --data <file|hf-dataset-id> --out <adapter-dir> [--steps N] [--epochs E] [--lr LR] [--rank R] ' +
   '[--alpha A] [--dropout P] [--targets q_proj,v_proj,...] [--rslora] [--seq-len N] [--batch-size N] [--grad-accum N] ' +
   '[--schedule constant|linear|cosine] [--warmup N] [--seed S] [--quant nf4|fp4|none] [--eval-split 0.05] [--eval-every N] ' +
-  '[--max-grad-norm X] [--weight-decay X] [--format auto|...] [--packing] [--all-tokens] [--max-rows N] [--base-model ID] ' +
+  '[--max-grad-norm X] [--weight-decay X] [--format auto|...] [--packing] [--all-tokens] [--max-rows N] [--strict] [--base-model ID] ' +
   '[--gpu-budget 64MB] [--run-id ID] [--checkpoint-every N] [--resume RUN-ID]';
 
 export const trainCommand: Command = {
@@ -60,6 +61,7 @@ export const trainCommand: Command = {
     packing: { type: 'boolean' },
     'all-tokens': { type: 'boolean' },
     'max-rows': { type: 'string' },
+    strict: { type: 'boolean' },
     'base-model': { type: 'string' },
     'file-kind': { type: 'string' },
     'text-unit': { type: 'string' },
@@ -142,6 +144,7 @@ export const trainCommand: Command = {
         batchSize: train.batchSize,
         maxRows: values['max-rows'] === undefined ? undefined : num(values, 'max-rows', 0, { int: true, min: 1 }),
         padding: 'longest',
+        onBadRow: values.strict === true ? 'error' : 'skip',
       },
       tokenizer,
       template,
@@ -149,6 +152,7 @@ export const trainCommand: Command = {
     const s = data.stats;
     process.stderr.write(
       `data: ${data.format}, ${data.train.examples} train / ${data.eval.examples} eval examples, ${s.tokens} tokens, ${s.trainedTokens} trained\n` +
+        skippedLines(s.skipped) +
         `model: ${m.config.modelType} ${m.config.numLayers} layers, ${m.quant}${m.prequantized ? ' (pre-quantized)' : ''}; ` +
         `LoRA r=${lora.r} alpha=${lora.alpha} on ${lora.targetModules.join(',')}\n`,
     );
@@ -240,4 +244,15 @@ export function parseBytes(text: string, flag: string): number {
   const bytes = Math.floor(Number(m[1]) * 1024 ** ['B', 'KB', 'MB', 'GB'].indexOf(unit));
   if (bytes <= 0) throw new CliError(`${flag} must be more than 0 bytes, got "${text}"`);
   return bytes;
+}
+
+/**
+ * What `train` says about rows it did not use: the count by reason and the first few rows with
+ * theirs (`qlora data` shows the full report; --strict makes the first bad row an error).
+ */
+export function skippedLines(sk: SkipSummary, show = 3): string {
+  if (sk.total === 0) return '';
+  const reasons = Object.entries(sk.byReason).map(([k, n]) => `${k} ${n}`).join(', ');
+  const head = `data: skipped ${sk.total} row${sk.total === 1 ? '' : 's'} (${reasons}); --strict stops at the first instead\n`;
+  return head + sk.samples.slice(0, show).map((x) => `  ${x.where}: ${x.reason}\n`).join('') + (sk.total > show ? `  … ${sk.total - show} more (qlora data lists them)\n` : '');
 }
