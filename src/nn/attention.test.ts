@@ -153,6 +153,12 @@ describe('attention (causal GQA, segment masks)', () => {
     await runCase({ name: 'dh64', sh: { B: 1, S: 33, Hq: 2, Hkv: 1, Dh: 64 }, seg }, 400);
   });
 
+  it('Dh=8, S=40: a segment interrupted by another, so a block of rows in one segment has unattended keys inside its range', async () => {
+    // Blocks of rows that sit in one segment but whose key range holds another segment's keys.
+    const seg = [...Array(5).fill(1), ...Array(3).fill(2), ...Array(32).fill(1), ...Array(30).fill(4), ...Array(10).fill(0)];
+    await runCase({ name: 'split8', sh: { B: 2, S: 40, Hq: 4, Hkv: 2, Dh: 8 }, seg }, 800);
+  });
+
   it('Dh=128, Hq=Hkv (no grouping), S=20 with right padding, default tiles', async () => {
     const seg = [...Array(17).fill(3), 0, 0, 0];
     await runCase({ name: 'dh128', sh: { B: 1, S: 20, Hq: 2, Hkv: 2, Dh: 128 }, seg }, 600);
