@@ -5,6 +5,7 @@
 // about a third of the bytes and load without quantizing.
 
 import { paramCounts, quant4Bytes, type ModelDims } from '../llm/memory-estimate.ts';
+import { LLAMA32_1B, QWEN25_05B, SMOLLM2_135M, SMOLLM2_360M, TINYLLAMA } from '../llm/known-dims.ts';
 
 export interface CatalogModel {
   repo: string;
@@ -18,27 +19,6 @@ export interface CatalogModel {
   gated: boolean;
   note: string;
 }
-
-const SMOLLM2_135M: ModelDims = {
-  numLayers: 30, hiddenSize: 576, intermediateSize: 1536, numHeads: 9, numKvHeads: 3, headDim: 64, vocabSize: 49152,
-  tieWordEmbeddings: true, maxPositionEmbeddings: 8192,
-};
-const SMOLLM2_360M: ModelDims = {
-  numLayers: 32, hiddenSize: 960, intermediateSize: 2560, numHeads: 15, numKvHeads: 5, headDim: 64, vocabSize: 49152,
-  tieWordEmbeddings: true, maxPositionEmbeddings: 8192,
-};
-const QWEN25_05B: ModelDims = {
-  numLayers: 24, hiddenSize: 896, intermediateSize: 4864, numHeads: 14, numKvHeads: 2, headDim: 64, vocabSize: 151936,
-  tieWordEmbeddings: true, attentionBias: true, maxPositionEmbeddings: 32768,
-};
-const LLAMA32_1B: ModelDims = {
-  numLayers: 16, hiddenSize: 2048, intermediateSize: 8192, numHeads: 32, numKvHeads: 8, headDim: 64, vocabSize: 128256,
-  tieWordEmbeddings: true, maxPositionEmbeddings: 131072,
-};
-const TINYLLAMA: ModelDims = {
-  numLayers: 22, hiddenSize: 2048, intermediateSize: 5632, numHeads: 32, numKvHeads: 4, headDim: 64, vocabSize: 32000,
-  tieWordEmbeddings: false, maxPositionEmbeddings: 2048,
-};
 
 export const CATALOG: readonly CatalogModel[] = [
   { repo: 'HuggingFaceTB/SmolLM2-135M-Instruct', name: 'SmolLM2 135M Instruct', family: 'SmolLM2', dims: SMOLLM2_135M, bnb4bit: false, gated: false, note: 'Smallest; trains fast on any GPU' },

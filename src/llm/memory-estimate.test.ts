@@ -15,6 +15,7 @@ import { modelFolder } from '../node/model-folder.ts';
 import { sharedPath } from '../node/shared.ts';
 import { syntheticLlama } from '../bench/train.bench.ts';
 import { makeBatch } from './batch.ts';
+import { LLAMA32_1B, QWEN25_05B, SMOLLM2_135M, TINYLLAMA } from './known-dims.ts';
 import { loadGpuModel } from './load.ts';
 import { LoraAdapter } from './lora.ts';
 import { Trainer } from './trainer.ts';
@@ -27,28 +28,11 @@ import {
   paramsFromSafetensorsHeaders,
   quant4Bytes,
   weightBytes,
-  type ModelDims,
 } from './memory-estimate.ts';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
-const SMOLLM2_135M: ModelDims = {
-  numLayers: 30, hiddenSize: 576, intermediateSize: 1536, numHeads: 9, numKvHeads: 3, headDim: 64, vocabSize: 49152,
-  tieWordEmbeddings: true, maxPositionEmbeddings: 8192,
-};
-const QWEN25_05B: ModelDims = {
-  numLayers: 24, hiddenSize: 896, intermediateSize: 4864, numHeads: 14, numKvHeads: 2, headDim: 64, vocabSize: 151936,
-  tieWordEmbeddings: true, attentionBias: true, maxPositionEmbeddings: 32768,
-};
-const LLAMA32_1B: ModelDims = {
-  numLayers: 16, hiddenSize: 2048, intermediateSize: 8192, numHeads: 32, numKvHeads: 8, headDim: 64, vocabSize: 128256,
-  tieWordEmbeddings: true, maxPositionEmbeddings: 131072,
-};
-const TINYLLAMA: ModelDims = {
-  numLayers: 22, hiddenSize: 2048, intermediateSize: 5632, numHeads: 32, numKvHeads: 4, headDim: 64, vocabSize: 32000,
-  tieWordEmbeddings: false, maxPositionEmbeddings: 2048,
-};
 const ALL = LORA_TARGETS;
 
 describe('parameter counts', () => {
