@@ -167,17 +167,22 @@ fn store(m: u32, n0: u32, v: vec4<f32>, part: u32) {
     if (n < p.N && SPLIT > 1u) {
       c[(part * p.M + m) * p.N + n] = v[j];
     } else if (n < p.N) {
-      let idx = p.offC + m * p.N + n;
-      var r = p.alpha * v[j];
-      if (DROP == 3u) {
-        r *= keep(m * p.N + n);
-      }
-      if (p.beta != 0.0) {
-        r += p.beta * c[idx];
-      }
-      c[idx] = r;
+      write_c(m * p.N + n, v[j]);
     }
   }
+}
+
+/** The epilogue of element i = m·N + n of C: C[offC + i] = alpha · v · dropout(i) + beta · C[offC + i]. */
+fn write_c(i: u32, v: f32) {
+  let idx = p.offC + i;
+  var r = p.alpha * v;
+  if (DROP == 3u) {
+    r *= keep(i);
+  }
+  if (p.beta != 0.0) {
+    r += p.beta * c[idx];
+  }
+  c[idx] = r;
 }
 
 /**
@@ -196,15 +201,7 @@ fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var part = 0u; part < SPLIT; part++) {
     acc += a[part * total + i];
   }
-  var r = p.alpha * acc;
-  if (DROP == 3u) {
-    r *= keep(i);
-  }
-  let idx = p.offC + i;
-  if (p.beta != 0.0) {
-    r += p.beta * c[idx];
-  }
-  c[idx] = r;
+  write_c(i, acc);
 }
 
 // ---- gemm_v4: the same product with vec4 loads (CPU adapters) ----------------------------------
