@@ -77,16 +77,8 @@ export class UniformCache {
   }
 
   private create(data: ArrayBuffer, size: number): GPUBuffer {
-    const buf = this.device.createBuffer({
-      label: 'params',
-      size,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-      mappedAtCreation: true,
-    });
-    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
-    buf.unmap();
     this.stats.created++;
-    return buf;
+    return uniformBuffer(this.device, data, 'params', size);
   }
 
   /** Call after each submit: blocks unused for RECYCLE_AFTER submits give their buffers back. */
@@ -110,6 +102,22 @@ export class UniformCache {
     this.blocks.clear();
     this.spare.clear();
   }
+}
+
+/**
+ * A new uniform buffer holding `data` (its size rounded up to 16 bytes, at least 16), writable by
+ * queue.writeBuffer and readable by copies (tests read parameter blocks back).
+ */
+export function uniformBuffer(device: GPUDevice, data: ArrayBuffer, label: string, size = blockSize(data)): GPUBuffer {
+  const buf = device.createBuffer({
+    label,
+    size,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    mappedAtCreation: true,
+  });
+  new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
+  buf.unmap();
+  return buf;
 }
 
 /** A block's words as a string (the cache key). */

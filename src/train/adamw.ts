@@ -11,6 +11,7 @@
 // with g already multiplied by the clip coefficient (HF Trainer clips in place before step()).
 
 import { grid, packWords, type GpuRuntime } from '../gpu/runtime.ts';
+import { uniformBuffer } from '../gpu/uniforms.ts';
 
 /** One page of optimizer state: four f32 buffers of `length` elements. */
 export interface ParamPage {
@@ -185,18 +186,9 @@ export class AdamW {
   }
 }
 
-/** A uniform buffer that lives until destroyed (rt.uniform's are freed after the next flush). */
+/** A uniform buffer that lives until destroyed (rt.uniform's are recycled once unused for a few submits). */
 export function persistentUniform(rt: GpuRuntime, words: number[], types: string, label: string): GPUBuffer {
-  const data = packWords(words, types);
-  const buf = rt.device.createBuffer({
-    label,
-    size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
-  buf.unmap();
-  return buf;
+  return uniformBuffer(rt.device, packWords(words, types), label);
 }
 
 // ---- CPU reference -----------------------------------------------------------------------
